@@ -1,0 +1,83 @@
+"""Fit a model, recommend for the warm test users and measure it — in one call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from seminar_lib.columns import Columns
+from seminar_lib.errors import EmptySplitError
+from seminar_lib.metrics import evaluate, to_wide
+from seminar_lib.models.base import Recommender
+from seminar_lib.splits import filter_warm
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`fit_and_evaluate` measured.
+
+    ``metrics`` is the tidy table of :func:`~seminar_lib.metrics.evaluate` with a ``model`` column;
+    ``recos`` the recommendations it scored; times are wall-clock seconds.
+    """
+
+    model: str
+    metrics: pl.DataFrame
+    recos: pl.DataFrame
+    fit_seconds: float
+    recommend_seconds: float
+
+    def value(self, metric: str, k: int = 10) -> float:
+        """One metric's value, e.g. ``report.value("ndcg", 10)``."""
+        row = self.metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k))
+        if row.is_empty():
+            raise KeyError(f"{metric}@{k} was not computed; available: "
+                           f"{sorted(set(self.metrics['metric']))} at k={sorted(set(self.metrics['k']))}")
+        return row["value"].item()
+
+
+def fit_and_evaluate(model: Recommender, train: pl.DataFrame, test: pl.DataFrame, *, k: int | Iterable[int] = 10,
+                     metrics: Sequence[str] | None = None, name: str | None = None, filter_viewed: bool = True,
+                     bootstrap: int = 0, seed: int = 0, ref_recos: pl.DataFrame | None = None,
+                     fit: bool = True) -> Report:
+    """Fit ``model`` on ``train``, recommend top-``max(k)`` for the test users seen in train, evaluate.
+
+    Test rows of users absent from ``train`` are dropped (the warm-user protocol); test items
+    absent from ``train`` stay — they count as relevant items no model fitted on ``train`` can
+    recommend. Beyond-accuracy metrics use ``train`` as the previous interactions and catalogue.
+    With ``fit=False`` an already fitted model is reused (then ``fit_seconds`` is 0).
+    """
+    label = name or model.name
+    warm = filter_warm(test, train, users=True, items=False, allow_empty=True)
+    if warm.is_empty():
+        raise EmptySplitError(f"{label}: no test user appears in train, so nothing can be evaluated")
+    ks = (k,) if isinstance(k, int) else tuple(k)
+    start = time.perf_counter()
+    if fit:
+        model.fit(train)
+    fitted = time.perf_counter()
+    recos = model.recommend(warm[Columns.user].unique(), k=max(ks), filter_viewed=filter_viewed)
+    done = time.perf_counter()
+    table = evaluate(recos, warm, train=train, k=ks, metrics=metrics, bootstrap=bootstrap, seed=seed,
+                     ref_recos=ref_recos)
+    return Report(label, table.with_columns(pl.lit(label).alias("model")).select("model", *table.columns), recos,
+                  fitted - start, done - fitted)
+
+
+def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool = False,
+                  metrics: Sequence[str] | None = None, times: bool = True) -> pl.DataFrame:
+    """One row per model: ``<metric>@<k>`` columns (``"value [low, high]"`` strings with ``with_ci``) and,
+    with ``times``, fit / recommend seconds."""
+    reports = list(reports)
+    tidy = pl.concat([r.metrics for r in reports], how="diagonal_relaxed")
+    if metrics is not None:
+        tidy = tidy.filter(pl.col("metric").is_in(list(metrics)))
+    wide = to_wide(tidy, digits=digits, with_ci=with_ci)
+    if times:
+        secs = pl.DataFrame({"model": [r.model for r in reports],
+                             "fit_s": [round(r.fit_seconds, 2) for r in reports],
+                             "recommend_s": [round(r.recommend_seconds, 2) for r in reports]})
+        wide = wide.join(secs, on="model", how="left", maintain_order="left")
+    return wide

@@ -1,0 +1,251 @@
+"""The recommender interface every model of the course follows (modelled on RecTools).
+
+``model.fit(interactions)`` learns from a table in the common shape; then
+``model.recommend(users, k)`` returns ``user_id, item_id, score, rank`` sorted by user, then rank,
+with ties broken by ``item_id`` (ascending), and ``model.similar_items(items, k)`` gives
+item-to-item neighbours for models with item embeddings.
+
+A subclass implements ``_fit(data)`` and ``_score(batch)``; the base class does the id encoding,
+the batching, filtering of already-seen items, the policy for users it cannot score and the
+deterministic top-k.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+import torch
+
+from seminar_lib.columns import Columns
+from seminar_lib.errors import SchemaError, UnknownUsersError, require_columns
+from seminar_lib.splits import IdEncoder
+from seminar_lib.topk import topk_deterministic
+
+U, I, T, W = Columns.user, Columns.item, Columns.timestamp, Columns.weight
+Policy = Literal["raise", "warn", "ignore"]
+
+
+@dataclass(frozen=True)
+class EncodedInteractions:
+    """Training interactions with dense ids: ``user[j], item[j]`` in ``0..n−1``; ``weight[j]``;
+    ``timestamp[j]`` (µs since the epoch, or None); ``matrix`` is the ``n_users × n_items`` CSR
+    matrix of summed weights; ``frame`` the encoded rows (``user, item, weight[, timestamp]``)."""
+
+    user: np.ndarray
+    item: np.ndarray
+    weight: np.ndarray
+    timestamp: np.ndarray | None
+    n_users: int
+    n_items: int
+    matrix: sp.csr_matrix
+    frame: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class UserBatch:
+    """Users to score together.
+
+    ``user``: dense user index at fit time (−1 for a user unseen at fit); ``history``: ``B × n_items``
+    CSR of the users' known interactions (from fit, or from the ``interactions`` passed to
+    ``recommend``); ``events``: the same as rows ``row, item, timestamp`` sorted by row and time.
+    """
+
+    user: np.ndarray
+    history: sp.csr_matrix
+    events: pl.DataFrame
+
+
+class Recommender(ABC):
+    """Base class: ``fit`` → ``recommend`` / ``similar_items``.
+
+    Class attributes a model sets:
+        supports_cold_users: can score users it has never seen (e.g. popularity).
+        scores_from_history: can score any user from the interactions given to ``recommend``.
+    """
+
+    supports_cold_users: ClassVar[bool] = False
+    scores_from_history: ClassVar[bool] = False
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, interactions: pl.DataFrame) -> Recommender:
+        """Learn from ``interactions`` (``user_id, item_id`` and, if present, ``weight``, ``timestamp``)."""
+        require_columns(interactions.columns, (U, I), f"interactions passed to {self.name}.fit")
+        if interactions.is_empty():
+            raise SchemaError(f"{self.name}.fit got an empty interactions table")
+        self.users_ = IdEncoder.fit(interactions[U])
+        self.items_ = IdEncoder.fit(interactions[I])
+        self._fit(self._encode(interactions))
+        return self
+
+    def _encode(self, interactions: pl.DataFrame) -> EncodedInteractions:
+        frame = pl.DataFrame({
+            "user": self.users_.transform(interactions[U]),
+            "item": self.items_.transform(interactions[I]),
+            "weight": interactions[W].cast(pl.Float32) if W in interactions.columns else pl.repeat(1.0, interactions.height, dtype=pl.Float32, eager=True),
+        })
+        timestamp = None
+        if T in interactions.columns:
+            frame = frame.with_columns(interactions[T].dt.epoch("us").alias("timestamp"))
+            timestamp = frame["timestamp"].to_numpy()
+        user, item, weight = (frame[c].to_numpy() for c in ("user", "item", "weight"))
+        n_users, n_items = len(self.users_), len(self.items_)
+        matrix = sp.csr_matrix((weight, (user, item)), shape=(n_users, n_items), dtype=np.float32)
+        matrix.sum_duplicates()
+        self.viewed_ = matrix
+        return EncodedInteractions(user, item, weight, timestamp, n_users, n_items, matrix, frame)
+
+    @abstractmethod
+    def _fit(self, data: EncodedInteractions) -> None:
+        """Learn from encoded interactions."""
+
+    @abstractmethod
+    def _score(self, batch: UserBatch) -> torch.Tensor:
+        """Scores ``B × n_items`` (higher is better) on ``self.device``."""
+
+    # ------------------------------------------------------------ recommend
+    def recommend(self, users: Iterable | pl.Series, k: int = 10, *, filter_viewed: bool = True,
+                  on_unsupported_targets: Policy = "raise", interactions: pl.DataFrame | None = None,
+                  batch_size: int = 1024) -> pl.DataFrame:
+        """Top-``k`` items for each of ``users``.
+
+        Args:
+            users: external user ids (duplicates are ignored).
+            k: list length (a user with fewer than k unseen items gets fewer).
+            filter_viewed: drop items the user already interacted with.
+            on_unsupported_targets: what to do with users the model cannot score (unseen at fit,
+                and neither ``supports_cold_users`` nor ``scores_from_history`` with their history in
+                ``interactions``): ``"raise"`` an error, ``"warn"`` and skip them, or ``"ignore"`` (skip).
+            interactions: histories to use instead of the fit data (e.g. train + validation, or the
+                history of users unseen at fit); items unseen at fit are ignored.
+            batch_size: users scored at once.
+
+        Returns:
+            ``user_id, item_id, score, rank`` sorted by user, then rank (1 = best), ties broken by
+            ``item_id`` ascending.
+        """
+        self._check_fitted()
+        if on_unsupported_targets not in ("raise", "warn", "ignore"):
+            raise ValueError("on_unsupported_targets must be 'raise', 'warn' or 'ignore'")
+        if k < 1:
+            raise ValueError(f"k must be positive, got {k}")
+        targets = pl.Series(U, users if not isinstance(users, pl.Series) else users.to_list(),
+                            dtype=self.users_.ids.dtype, strict=False).unique().sort()
+        if targets.null_count():
+            raise SchemaError("users passed to recommend contain nulls (or ids of the wrong type)")
+        user_idx = self.users_.transform(targets, unknown="null")
+        histories = self._histories(targets, user_idx, interactions)
+        supported = user_idx.is_not_null()
+        if self.supports_cold_users:
+            supported = pl.repeat(True, targets.len(), eager=True)
+        elif self.scores_from_history and interactions is not None:
+            supported = supported | targets.is_in(histories["target"].unique().implode())
+        unsupported = targets.filter(~supported)
+        if unsupported.len():
+            message = (f"{self.name} cannot score {unsupported.len()} user(s) unseen at fit, e.g. "
+                       f"{unsupported.head(5).to_list()}")
+            if on_unsupported_targets == "raise":
+                hint = " — pass their history as interactions=" if self.scores_from_history else ""
+                raise UnknownUsersError(f"{message}{hint}; or use on_unsupported_targets='warn' or 'ignore' "
+                                        "to skip them")
+            if on_unsupported_targets == "warn":
+                warnings.warn(message + "; they are skipped", UserWarning, stacklevel=2)
+        targets, user_idx = targets.filter(supported), user_idx.filter(supported).fill_null(-1)
+        pieces = [self._recommend_batch(batch_targets, batch, k, filter_viewed)
+                  for batch_targets, batch in self._batches(targets, user_idx.to_numpy(), histories, batch_size)]
+        if not pieces:
+            return self._empty_recos(targets.dtype)
+        return pl.concat(pieces)
+
+    def _histories(self, targets: pl.Series, user_idx: pl.Series, interactions: pl.DataFrame | None) -> pl.DataFrame:
+        """``target, item, timestamp`` rows of the targets' histories (encoded items)."""
+        if interactions is None:
+            known = pl.DataFrame({"target": targets, "user": user_idx}).drop_nulls()
+            coo = self.viewed_[known["user"].to_numpy()].tocoo()
+            return pl.DataFrame({"target": known["target"].gather(coo.row), "item": coo.col.astype(np.int64),
+                                 "timestamp": np.zeros(coo.nnz, dtype=np.int64)})
+        require_columns(interactions.columns, (U, I), "interactions passed to recommend")
+        rows = interactions.filter(pl.col(U).is_in(targets.implode()))
+        ts = rows[T].dt.epoch("us") if T in rows.columns else pl.repeat(0, rows.height, dtype=pl.Int64, eager=True)
+        hist = pl.DataFrame({"target": rows[U], "item": self.items_.transform(rows[I], unknown="null"),
+                             "timestamp": ts})
+        return hist.drop_nulls("item")
+
+    def _batches(self, targets: pl.Series, user_idx: np.ndarray, histories: pl.DataFrame,
+                 batch_size: int) -> Iterator[tuple[pl.Series, UserBatch]]:
+        rows = pl.DataFrame({"target": targets, "row": np.arange(targets.len())})
+        events = histories.join(rows, on="target", how="inner").sort("row", "timestamp", "item")
+        row_of_event = events["row"].to_numpy()
+        starts = np.searchsorted(row_of_event, np.arange(0, targets.len() + batch_size, batch_size))
+        n_items = len(self.items_)
+        for b, start in enumerate(range(0, targets.len(), batch_size)):
+            stop = min(start + batch_size, targets.len())
+            ev = events.slice(starts[b], starts[b + 1] - starts[b]).with_columns(pl.col("row") - start)
+            history = sp.csr_matrix((np.ones(ev.height, dtype=np.float32), (ev["row"].to_numpy(), ev["item"].to_numpy())),
+                                    shape=(stop - start, n_items))
+            history.sum_duplicates()
+            yield targets.slice(start, stop - start), UserBatch(user_idx[start:stop], history,
+                                                                ev.select("row", "item", "timestamp"))
+
+    def _recommend_batch(self, targets: pl.Series, batch: UserBatch, k: int, filter_viewed: bool) -> pl.DataFrame:
+        with torch.no_grad():
+            scores = self._score(batch).to(torch.float32)
+            if filter_viewed and batch.history.nnz:
+                coo = batch.history.tocoo()
+                scores[torch.as_tensor(coo.row, device=scores.device), torch.as_tensor(coo.col, device=scores.device)] = -torch.inf
+            values, indices = topk_deterministic(scores, k)
+        values, indices = values.cpu().numpy(), indices.cpu().numpy()
+        keep = np.isfinite(values)
+        rows = np.broadcast_to(np.arange(values.shape[0])[:, None], values.shape)
+        ranks = np.broadcast_to(np.arange(1, values.shape[1] + 1)[None, :], values.shape)
+        return pl.DataFrame({
+            U: targets.gather(rows[keep]),
+            I: self.items_.inverse(indices[keep]),
+            Columns.score: values[keep].astype(np.float64),
+            Columns.rank: ranks[keep].astype(np.int64),
+        })
+
+    def _empty_recos(self, user_dtype: pl.DataType) -> pl.DataFrame:
+        return pl.DataFrame(schema={U: user_dtype, I: self.items_.ids.dtype, Columns.score: pl.Float64,
+                                    Columns.rank: pl.Int64})
+
+    # ---------------------------------------------------------- similar items
+    def item_embeddings(self) -> torch.Tensor:
+        """``n_items × d`` item vectors, in the order of ``self.items_`` (models with embeddings override)."""
+        raise NotImplementedError(f"{self.name} has no item embeddings, so it offers no similar_items")
+
+    def similar_items(self, items: Iterable | pl.Series, k: int = 10) -> pl.DataFrame:
+        """Item-to-item neighbours by cosine similarity of :meth:`item_embeddings`:
+        ``item_id, similar_item_id, score, rank`` (the item itself excluded)."""
+        self._check_fitted()
+        targets = pl.Series(I, list(items) if not isinstance(items, pl.Series) else items.to_list(),
+                            dtype=self.items_.ids.dtype, strict=False).unique().sort()
+        idx = torch.tensor(self.items_.transform(targets).to_numpy())
+        with torch.no_grad():
+            emb = torch.nn.functional.normalize(self.item_embeddings().float(), dim=-1)
+            sims = emb[idx.to(emb.device)] @ emb.T
+            sims[torch.arange(len(idx)), idx.to(emb.device)] = -torch.inf
+            values, indices = topk_deterministic(sims, k)
+        values, indices = values.cpu().numpy(), indices.cpu().numpy()
+        n, kk = values.shape
+        return pl.DataFrame({
+            I: targets.gather(np.repeat(np.arange(n), kk)),
+            "similar_item_id": self.items_.inverse(indices.ravel()),
+            Columns.score: values.ravel().astype(np.float64),
+            Columns.rank: np.tile(np.arange(1, kk + 1), n).astype(np.int64),
+        })
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "items_"):
+            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")

@@ -1,0 +1,50 @@
+"""Deterministic top-k on score matrices (torch), shared by every model's ``recommend``."""
+
+from __future__ import annotations
+
+import torch
+
+
+def topk_deterministic(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` of each row of ``scores`` (``B × n_items``), ties broken by the lower item index.
+
+    ``torch.topk`` defines neither the order among equal scores nor, at the k-th place, which of
+    several equal scores it keeps. Here the result is sorted by (score descending, index
+    ascending); rows whose k-th score is tied with scores left outside the top k are redone
+    exactly: every score above the k-th value is taken and the remaining places go to the lowest
+    indices holding the k-th value.
+
+    Returns ``(values, indices)``, each ``B × min(k, n_items)``. NaN scores raise ``ValueError``.
+
+    >>> v, i = topk_deterministic(torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0]]), 2)
+    >>> i.tolist(), v.tolist()
+    ([[1, 2]], [[3.0, 3.0]])
+    """
+    if scores.dim() != 2:
+        raise ValueError(f"scores must be a 2-D tensor (users × items), got shape {tuple(scores.shape)}")
+    k = min(k, scores.shape[-1])
+    if k == 0 or scores.shape[0] == 0:
+        empty = scores.new_empty((scores.shape[0], k))
+        return empty, empty.long()
+    if torch.isnan(scores).any():
+        raise ValueError("scores contain NaN; the model produced invalid scores")
+    values, indices = torch.topk(scores, k, dim=-1)
+    kth = values[:, -1:]
+    ambiguous = (scores == kth).sum(dim=-1) != (values == kth).sum(dim=-1)
+    if ambiguous.any():
+        values[ambiguous], indices[ambiguous] = _exact_topk(scores[ambiguous], k)
+    by_index = indices.argsort(dim=-1)
+    values, indices = values.gather(-1, by_index), indices.gather(-1, by_index)
+    order = torch.sort(values, dim=-1, descending=True, stable=True).indices
+    return values.gather(-1, order), indices.gather(-1, order)
+
+
+def _exact_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest-index choice among ties at the k-th value (unsorted result, ascending indices)."""
+    kth = torch.topk(scores, k, dim=-1).values[:, -1:]
+    above = scores > kth
+    tied = scores == kth
+    need = k - above.sum(dim=-1, keepdim=True)
+    chosen = above | (tied & (torch.cumsum(tied.int(), dim=-1) <= need))
+    indices = chosen.nonzero()[:, 1].view(scores.shape[0], k)
+    return scores.gather(-1, indices), indices
