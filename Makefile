@@ -5,13 +5,17 @@ BIN := $(VENV)/bin
 # The exact torch build installed first (a CPU wheel on the course machines). GPU users:
 #   make setup TORCH_SPEC="torch"   (or any CUDA build; the package accepts any torch >= 2.1)
 TORCH_SPEC ?= torch==2.13.0
+# The dataset cache (ML-100K is downloaded there on first use); CI sets it to the shared mirror.
+export SEMINAR_DATA_DIR ?= $(HOME)/.cache/seminar_lib
 
-.PHONY: help setup test test-fast lab bench clean
+.PHONY: help setup test test-fast nbval notebooks lab bench clean
 
 help:
 	@echo "make setup      create $(VENV) with torch ($(TORCH_SPEC)) and seminar_lib[dev]"
 	@echo "make test       run the whole test suite (unit, doctests, notebooks when present)"
 	@echo "make test-fast  the suite without tests marked slow"
+	@echo "make nbval      re-execute the committed notebooks and compare their outputs (nbval)"
+	@echo "make notebooks  regenerate the committed notebooks' outputs (smoke profile, CPU)"
 	@echo "make lab        start JupyterLab in notebooks/"
 	@echo "make bench      run the benchmark scripts under bench/"
 
@@ -20,12 +24,25 @@ setup: $(BIN)/python
 	$(BIN)/pip install "$(TORCH_SPEC)"
 	$(BIN)/pip install -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (recsys course)"
+	@# build matplotlib's font cache now, not inside the first notebook (it would print to stderr there)
+	$(BIN)/python -c "import matplotlib.pyplot"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# nbval re-executes every committed notebook and compares its outputs with the committed ones
+NBVAL := -p no:python --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	--nbval-cell-timeout 900 -p no:cacheprovider -o addopts="" -o testpaths=""
+
 test:
 	TQDM_DISABLE=1 $(BIN)/python -m pytest
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) notebooks/; fi
+
+nbval:
+	TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) notebooks/
+
+notebooks:
+	TQDM_DISABLE=1 $(BIN)/python -m seminar_lib.course run --write-back
 
 test-fast:
 	TQDM_DISABLE=1 $(BIN)/python -m pytest -m "not slow and not gpu and not network"

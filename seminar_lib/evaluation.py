@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from seminar_lib.columns import Columns
@@ -67,13 +70,16 @@ def fit_and_evaluate(model: Recommender, train: pl.DataFrame, test: pl.DataFrame
 
 
 def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool = False,
-                  metrics: Sequence[str] | None = None, times: bool = True) -> pl.DataFrame:
+                  metrics: Sequence[str] | None = None, k: int | Sequence[int] | None = None,
+                  times: bool = True) -> pl.DataFrame:
     """One row per model: ``<metric>@<k>`` columns (``"value [low, high]"`` strings with ``with_ci``) and,
-    with ``times``, fit / recommend seconds."""
+    with ``times``, fit / recommend seconds. ``metrics`` and ``k`` select columns (default: all)."""
     reports = list(reports)
     tidy = pl.concat([r.metrics for r in reports], how="diagonal_relaxed")
     if metrics is not None:
         tidy = tidy.filter(pl.col("metric").is_in(list(metrics)))
+    if k is not None:
+        tidy = tidy.filter(pl.col("k").is_in([k] if isinstance(k, int) else list(k)))
     wide = to_wide(tidy, digits=digits, with_ci=with_ci)
     if times:
         secs = pl.DataFrame({"model": [r.model for r in reports],
@@ -81,3 +87,29 @@ def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool =
                              "recommend_s": [round(r.recommend_seconds, 2) for r in reports]})
         wide = wide.join(secs, on="model", how="left", maintain_order="left")
     return wide
+
+
+def grid_search(make_model: Callable[..., Recommender], grid: Mapping[str, Sequence[Any]], train: pl.DataFrame,
+                valid: pl.DataFrame, *, metric: str = "ndcg", k: int = 10, metrics: Sequence[str] | None = None,
+                bootstrap: int = 0, seed: int = 0) -> tuple[dict[str, Any], pl.DataFrame]:
+    """Choose hyper-parameters on validation: fit ``make_model(**setting)`` on ``train`` for every
+    combination of ``grid`` (a mapping name → values), score ``valid``, keep the best ``metric@k``.
+
+    Returns ``(best setting, table)``; the table is tidy — the setting's columns, then ``metric, k,
+    value`` (+ ``ci_low, ci_high`` with ``bootstrap``) — for every metric computed (``metrics``,
+    default just ``metric``). Ties go to the first setting in grid order.
+    """
+    names = list(grid)
+    rows = []
+    best, best_value = None, -np.inf
+    for values in itertools.product(*(grid[n] for n in names)):
+        setting = dict(zip(names, values))
+        report = fit_and_evaluate(make_model(**setting), train, valid, k=k, metrics=metrics or [metric],
+                                  bootstrap=bootstrap, seed=seed)
+        value = report.value(metric, k)
+        if value > best_value:
+            best, best_value = setting, value
+        rows.append(report.metrics.drop("model").with_columns(
+            [pl.lit(v).alias(n) for n, v in setting.items()]))
+    table = pl.concat(rows, how="vertical_relaxed")
+    return best, table.select(*names, *[c for c in table.columns if c not in names])

@@ -48,6 +48,15 @@ class Split:
             })
         return pl.DataFrame(rows)
 
+    def fit_data(self, part: str = "test") -> pl.DataFrame:
+        """What a model is fitted on before it is scored on ``part``: ``train`` for ``"valid"`` (tuning),
+        ``train`` + ``valid`` for ``"test"`` (the final numbers, after hyper-parameters are chosen)."""
+        if part == "valid":
+            return self.train
+        if part == "test":
+            return pl.concat([self.train, self.valid], how="vertical_relaxed")
+        raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
+
     def warm(self, users: bool = True, items: bool = True) -> Split:
         """Keep only validation / test rows whose user (and item) appear in ``train``.
 

@@ -40,11 +40,20 @@ def topk_deterministic(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torc
 
 
 def _exact_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lowest-index choice among ties at the k-th value (unsorted result, ascending indices)."""
+    """Every score above the k-th value, then the lowest indices holding the k-th value.
+
+    Two ``topk`` calls instead of a sort: one over the scores strictly above the k-th value, one over
+    ``−index`` among the tied scores (so the lowest indices come first); row ``r`` takes its
+    ``c_r`` scores above the threshold and then ``k − c_r`` tied ones.
+    """
+    n = scores.shape[-1]
     kth = torch.topk(scores, k, dim=-1).values[:, -1:]
     above = scores > kth
-    tied = scores == kth
-    need = k - above.sum(dim=-1, keepdim=True)
-    chosen = above | (tied & (torch.cumsum(tied.int(), dim=-1) <= need))
-    indices = chosen.nonzero()[:, 1].view(scores.shape[0], k)
+    n_above = above.sum(dim=-1, keepdim=True)
+    above_idx = torch.topk(scores.masked_fill(~above, -torch.inf), k, dim=-1).indices
+    position = -torch.arange(n, device=scores.device, dtype=torch.float64).expand(scores.shape[0], n)
+    tied_idx = torch.topk(position.masked_fill(scores != kth, -torch.inf), k, dim=-1).indices
+    j = torch.arange(k, device=scores.device)
+    take = torch.where(j < n_above, j, k + j - n_above)
+    indices = torch.cat([above_idx, tied_idx], dim=-1).gather(-1, take)
     return scores.gather(-1, indices), indices

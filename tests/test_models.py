@@ -170,3 +170,16 @@ def test_top_popular_beats_random_on_synthetic(synthetic):
     from seminar_lib.metrics import ndcg
     warm = split.test.filter(pl.col("user_id").is_in(split.train["user_id"].implode()))
     assert pop.value("ndcg") > 1.5 * ndcg(random_recos, warm, k=10)
+
+
+def test_grid_search_picks_the_best_setting_on_validation(ml100k):
+    from seminar_lib.evaluation import grid_search
+    from seminar_lib.models import EASE
+
+    split = global_time_split(ml100k.interactions)
+    best, table = grid_search(lambda regularization: EASE(regularization, device="cpu"),
+                              {"regularization": [1.0, 200.0, 1e6]}, split.train, split.valid, metrics=["ndcg", "recall"])
+    ndcg = table.filter(pl.col("metric") == "ndcg").sort("regularization")
+    assert table.columns[:4] == ["regularization", "metric", "k", "value"]
+    assert ndcg.height == 3 and best["regularization"] == ndcg.sort("value", descending=True)["regularization"][0]
+    assert best == {"regularization": 200.0}  # λ = 1 overfits, λ = 10⁶ is popularity

@@ -134,3 +134,11 @@ def test_id_encoder_unknown_ids():
     with pytest.raises(UnknownUsersError, match="1 unknown id"):
         enc.transform(pl.Series(["a", "z"]))
     assert enc.inverse(np.array([1, 1])).to_list() == ["b", "b"]
+
+
+def test_fit_data_is_train_for_tuning_and_train_plus_valid_for_test(ml100k):
+    split = global_time_split(ml100k.interactions)
+    assert split.fit_data("valid").equals(split.train)
+    assert split.fit_data("test").height == split.train.height + split.valid.height
+    with pytest.raises(ValueError, match="'valid' or 'test'"):
+        split.fit_data("train")

@@ -8,13 +8,14 @@
 """
 
 from seminar_lib.metrics.beyond import avg_rec_popularity, coverage, intersection, novelty, serendipity
-from seminar_lib.metrics.calc import bootstrap_means, evaluate, per_user_metrics, to_wide
+from seminar_lib.metrics.calc import bootstrap_means, evaluate, paired_difference, per_user_metrics, to_wide
 from seminar_lib.metrics.classification import hit_rate, precision, recall
 from seminar_lib.metrics.definitions import METRICS, MetricDef, idcg
 from seminar_lib.metrics.ranking import dcg, map_at_k, mrr, ndcg
 
 __all__ = [
     "METRICS", "MetricDef", "avg_rec_popularity", "bootstrap_means", "coverage", "dcg", "evaluate", "hit_rate",
-    "idcg", "intersection", "map_at_k", "mrr", "ndcg", "novelty", "per_user_metrics", "precision", "recall",
+    "idcg", "intersection", "map_at_k", "mrr", "ndcg", "novelty", "paired_difference", "per_user_metrics", "precision",
+    "recall",
     "serendipity", "to_wide",
 ]

@@ -91,10 +91,8 @@ def evaluate(recos: pl.DataFrame, test: pl.DataFrame | None = None, *, train: pl
         cols = [c for c in table.columns if c != U]
         values = table.select(cols).to_numpy().astype(np.float64)
         counts = (~np.isnan(values)).sum(axis=0)
-        means = np.nansum(values, axis=0) / np.maximum(counts, 1)
-        if METRICS[name].users == "test":
-            # a test user always has a value; with no test users the metric is undefined
-            means = np.where(counts > 0, means, np.nan)
+        # a mean over no users (no test users, or nobody got a recommendation) is undefined: NaN
+        means = np.where(counts > 0, np.nansum(values, axis=0) / np.maximum(counts, 1), np.nan)
         lows = highs = np.full(len(cols), np.nan)
         if bootstrap and METRICS[name].users != "catalog" and values.shape[0]:
             boot = bootstrap_means(values, bootstrap, rng)
@@ -111,6 +109,15 @@ def evaluate(recos: pl.DataFrame, test: pl.DataFrame | None = None, *, train: pl
         schema |= {"ci_low": pl.Float64, "ci_high": pl.Float64}
     out = pl.DataFrame(rows, schema=schema)
     return out.select("metric", "k", "value", *(["ci_low", "ci_high"] if bootstrap else []), "n_users")
+
+
+def _format_cell(value: float, low: float, high: float, digits: int) -> str:
+    """``"0.141 [0.096, 0.187]"``; without an interval just the value; ``"–"`` for an undefined value."""
+    if value is None or np.isnan(value):
+        return "–"
+    if low is None or np.isnan(low):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, chunk_cells: int = 4_000_000) -> np.ndarray:
@@ -144,14 +151,37 @@ def to_wide(table: pl.DataFrame, digits: int | None = None, with_ci: bool = Fals
     if with_ci:
         if "ci_low" not in df.columns:
             raise ValueError("with_ci=True needs a table computed with bootstrap > 0")
-        d = digits or 3
-        def fmt(c: str) -> pl.Expr:
-            return pl.col(c).round(d).cast(pl.String).str.pad_end(d + 2, "0")
-        value = pl.when(pl.col("ci_low").is_nan()).then(fmt("value")).otherwise(
-            pl.format("{} [{}, {}]", fmt("value"), fmt("ci_low"), fmt("ci_high")))
+        d = 3 if digits is None else digits
+        cells = [_format_cell(v, lo, hi, d) for v, lo, hi in df.select("value", "ci_low", "ci_high").iter_rows()]
+        value = pl.Series("value", cells, dtype=pl.String)
     index = ["model"] if "model" in df.columns else []
     order = df["name"].unique(maintain_order=True).to_list()
     if not index:
         return df.select("name", value.alias("value")).transpose(column_names="name").select(order)
     wide = df.select(*index, "name", value.alias("value")).pivot("name", index=index, values="value")
     return wide.select(*index, *order)
+
+
+def paired_difference(recos_a: pl.DataFrame, recos_b: pl.DataFrame, test: pl.DataFrame, *, metric: str = "ndcg",
+                      k: int = 10, bootstrap: int = 2000, confidence: float = 0.95, seed: int = 0,
+                      train: pl.DataFrame | None = None) -> dict[str, float]:
+    """Is model A better than model B? A paired bootstrap over the test users.
+
+    Both lists are scored on the same users (accuracy metrics: all test users), the per-user
+    differences :math:`d_u = m_A(u) - m_B(u)` are resampled, and the percentile interval of their
+    mean is returned: ``{"a", "b", "diff", "ci_low", "ci_high", "significant"}`` — significant when the
+    interval excludes 0. Pairing removes the between-user variance both models share, so it detects
+    smaller differences than comparing two separate intervals.
+    """
+    if METRICS[metric].users != "test":
+        raise ValueError(f"paired_difference needs a per-test-user metric, not {metric!r}")
+    a = per_user_metrics(recos_a, test, train=train, k=k, metrics=[metric])[metric]
+    b = per_user_metrics(recos_b, test, train=train, k=k, metrics=[metric])[metric]
+    col = f"{metric}@{k}"
+    joined = a.join(b, on=U, suffix="_b").sort(U)
+    diff = (joined[col] - joined[f"{col}_b"]).to_numpy()[:, None]
+    boot = bootstrap_means(diff, bootstrap, np.random.default_rng(seed))[:, 0]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return {"a": float(joined[col].mean()), "b": float(joined[f"{col}_b"].mean()), "diff": float(diff.mean()),
+            "ci_low": float(low), "ci_high": float(high), "significant": bool(low > 0 or high < 0)}

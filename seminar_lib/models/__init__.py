@@ -1,6 +1,10 @@
 """Recommenders following one interface (:class:`~seminar_lib.models.base.Recommender`)."""
 
+from seminar_lib.models.als import ALS
 from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
-from seminar_lib.models.baselines import TopPopular
+from seminar_lib.models.baselines import PersonalThenGlobal, PersonalTopPopular, Random, TopPopular
+from seminar_lib.models.ease import EASE
+from seminar_lib.models.mf import MatrixFactorization
 
-__all__ = ["EncodedInteractions", "Recommender", "TopPopular", "UserBatch"]
+__all__ = ["ALS", "EASE", "EncodedInteractions", "MatrixFactorization", "PersonalThenGlobal", "PersonalTopPopular", "Random", "Recommender",
+           "TopPopular", "UserBatch"]

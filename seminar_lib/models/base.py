@@ -16,6 +16,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -52,14 +53,26 @@ class EncodedInteractions:
 class UserBatch:
     """Users to score together.
 
-    ``user``: dense user index at fit time (−1 for a user unseen at fit); ``history``: ``B × n_items``
-    CSR of the users' known interactions (from fit, or from the ``interactions`` passed to
-    ``recommend``); ``events``: the same as rows ``row, item, timestamp`` sorted by row and time.
+    ``ids``: the external user ids; ``user``: dense user index at fit time (−1 for a user unseen at
+    fit); ``history``: ``B × n_items`` CSR of the users' known interactions, summed weights per
+    (user, item) (from the fit data, or from the ``interactions`` passed to ``recommend``);
+    :attr:`events`: the same as rows ``row, item, timestamp`` sorted by row and time.
     """
 
     user: np.ndarray
     history: sp.csr_matrix
-    events: pl.DataFrame
+    ids: pl.Series
+    timed_events: pl.DataFrame | None = None
+
+    @cached_property
+    def events(self) -> pl.DataFrame:
+        """``row, item, timestamp`` (µs) sorted by row, then time. From fit data there is no time:
+        one row per (user, item) pair with timestamp 0, in item order."""
+        if self.timed_events is not None:
+            return self.timed_events
+        coo = self.history.tocoo()  # CSR rows in order, columns sorted within a row
+        return pl.DataFrame({"row": coo.row.astype(np.int64), "item": coo.col.astype(np.int64),
+                             "timestamp": np.zeros(coo.nnz, dtype=np.int64)})
 
 
 class Recommender(ABC):
@@ -104,15 +117,22 @@ class Recommender(ABC):
         matrix = sp.csr_matrix((weight, (user, item)), shape=(n_users, n_items), dtype=np.float32)
         matrix.sum_duplicates()
         self.viewed_ = matrix
+        self._padded = None  # rebuilt on demand by _viewed_padded
         return EncodedInteractions(user, item, weight, timestamp, n_users, n_items, matrix, frame)
 
     @abstractmethod
     def _fit(self, data: EncodedInteractions) -> None:
         """Learn from encoded interactions."""
 
-    @abstractmethod
     def _score(self, batch: UserBatch) -> torch.Tensor:
         """Scores ``B × n_items`` (higher is better) on ``self.device``."""
+        raise NotImplementedError(f"{self.name} implements neither _score nor _score_sparse")
+
+    def _score_sparse(self, batch: UserBatch) -> sp.csr_matrix | None:
+        """For models that score only a few items per user: a ``B × n_items`` CSR matrix whose stored
+        entries are the candidates and their scores (items not stored are never recommended).
+        None (the default): the model scores every item with :meth:`_score`."""
+        return None
 
     # ------------------------------------------------------------ recommend
     def recommend(self, users: Iterable | pl.Series, k: int = 10, *, filter_viewed: bool = True,
@@ -145,12 +165,13 @@ class Recommender(ABC):
         if targets.null_count():
             raise SchemaError("users passed to recommend contain nulls (or ids of the wrong type)")
         user_idx = self.users_.transform(targets, unknown="null")
-        histories = self._histories(targets, user_idx, interactions)
         supported = user_idx.is_not_null()
+        if interactions is not None:
+            require_columns(interactions.columns, (U, I), "interactions passed to recommend")
         if self.supports_cold_users:
             supported = pl.repeat(True, targets.len(), eager=True)
         elif self.scores_from_history and interactions is not None:
-            supported = supported | targets.is_in(histories["target"].unique().implode())
+            supported = supported | targets.is_in(interactions[U].implode())
         unsupported = targets.filter(~supported)
         if unsupported.len():
             message = (f"{self.name} cannot score {unsupported.len()} user(s) unseen at fit, e.g. "
@@ -161,44 +182,56 @@ class Recommender(ABC):
                                         "to skip them")
             if on_unsupported_targets == "warn":
                 warnings.warn(message + "; they are skipped", UserWarning, stacklevel=2)
-        targets, user_idx = targets.filter(supported), user_idx.filter(supported).fill_null(-1)
-        pieces = [self._recommend_batch(batch_targets, batch, k, filter_viewed)
-                  for batch_targets, batch in self._batches(targets, user_idx.to_numpy(), histories, batch_size)]
+        targets, user_idx = targets.filter(supported), user_idx.filter(supported).fill_null(-1).to_numpy()
+        batches = (self._batches_from_fit(targets, user_idx, batch_size) if interactions is None
+                   else self._batches_from_interactions(targets, user_idx, interactions, batch_size))
+        pieces = [self._recommend_batch(batch, k, filter_viewed) for batch in batches]
         if not pieces:
             return self._empty_recos(targets.dtype)
         return pl.concat(pieces)
 
-    def _histories(self, targets: pl.Series, user_idx: pl.Series, interactions: pl.DataFrame | None) -> pl.DataFrame:
-        """``target, item, timestamp`` rows of the targets' histories (encoded items)."""
-        if interactions is None:
-            known = pl.DataFrame({"target": targets, "user": user_idx}).drop_nulls()
-            coo = self.viewed_[known["user"].to_numpy()].tocoo()
-            return pl.DataFrame({"target": known["target"].gather(coo.row), "item": coo.col.astype(np.int64),
-                                 "timestamp": np.zeros(coo.nnz, dtype=np.int64)})
-        require_columns(interactions.columns, (U, I), "interactions passed to recommend")
-        rows = interactions.filter(pl.col(U).is_in(targets.implode()))
-        ts = rows[T].dt.epoch("us") if T in rows.columns else pl.repeat(0, rows.height, dtype=pl.Int64, eager=True)
-        hist = pl.DataFrame({"target": rows[U], "item": self.items_.transform(rows[I], unknown="null"),
-                             "timestamp": ts})
-        return hist.drop_nulls("item")
+    def _batches_from_fit(self, targets: pl.Series, user_idx: np.ndarray, batch_size: int) -> Iterator[UserBatch]:
+        """Histories are the fit data's rows (an empty row for a user unseen at fit)."""
+        padded = self._viewed_padded()
+        rows = np.where(user_idx >= 0, user_idx, self.viewed_.shape[0])
+        for start in range(0, targets.len(), batch_size):
+            stop = min(start + batch_size, targets.len())
+            yield UserBatch(user_idx[start:stop], padded[rows[start:stop]], targets.slice(start, stop - start))
 
-    def _batches(self, targets: pl.Series, user_idx: np.ndarray, histories: pl.DataFrame,
-                 batch_size: int) -> Iterator[tuple[pl.Series, UserBatch]]:
-        rows = pl.DataFrame({"target": targets, "row": np.arange(targets.len())})
-        events = histories.join(rows, on="target", how="inner").sort("row", "timestamp", "item")
-        row_of_event = events["row"].to_numpy()
-        starts = np.searchsorted(row_of_event, np.arange(0, targets.len() + batch_size, batch_size))
+    def _viewed_padded(self) -> sp.csr_matrix:
+        """``viewed_`` with one empty row appended (the history of users unseen at fit); built once."""
+        if getattr(self, "_padded", None) is None or self._padded.shape[0] != self.viewed_.shape[0] + 1:
+            empty = sp.csr_matrix((1, self.viewed_.shape[1]), dtype=self.viewed_.dtype)
+            self._padded = sp.vstack([self.viewed_, empty], format="csr")
+        return self._padded
+
+    def _batches_from_interactions(self, targets: pl.Series, user_idx: np.ndarray, interactions: pl.DataFrame,
+                                   batch_size: int) -> Iterator[UserBatch]:
+        """Histories are the given interactions (items unseen at fit are dropped), in time order."""
+        rows = interactions.filter(pl.col(U).is_in(targets.implode()))
+        n = rows.height
+        events = pl.DataFrame({
+            "row": rows[U].replace_strict(targets, pl.int_range(targets.len(), eager=True), return_dtype=pl.Int64),
+            "item": self.items_.transform(rows[I], unknown="null"),
+            "timestamp": rows[T].dt.epoch("us") if T in rows.columns else pl.repeat(0, n, dtype=pl.Int64, eager=True),
+            "weight": rows[W].cast(pl.Float32) if W in rows.columns else pl.repeat(1.0, n, dtype=pl.Float32, eager=True),
+        }).drop_nulls("item").sort("row", "timestamp", "item")
+        starts = np.searchsorted(events["row"].to_numpy(), np.arange(0, targets.len() + batch_size, batch_size))
         n_items = len(self.items_)
         for b, start in enumerate(range(0, targets.len(), batch_size)):
             stop = min(start + batch_size, targets.len())
             ev = events.slice(starts[b], starts[b + 1] - starts[b]).with_columns(pl.col("row") - start)
-            history = sp.csr_matrix((np.ones(ev.height, dtype=np.float32), (ev["row"].to_numpy(), ev["item"].to_numpy())),
+            history = sp.csr_matrix((ev["weight"].to_numpy(), (ev["row"].to_numpy(), ev["item"].to_numpy())),
                                     shape=(stop - start, n_items))
             history.sum_duplicates()
-            yield targets.slice(start, stop - start), UserBatch(user_idx[start:stop], history,
-                                                                ev.select("row", "item", "timestamp"))
+            yield UserBatch(user_idx[start:stop], history, targets.slice(start, stop - start),
+                            ev.select("row", "item", "timestamp"))
 
-    def _recommend_batch(self, targets: pl.Series, batch: UserBatch, k: int, filter_viewed: bool) -> pl.DataFrame:
+    def _recommend_batch(self, batch: UserBatch, k: int, filter_viewed: bool) -> pl.DataFrame:
+        targets = batch.ids
+        sparse = self._score_sparse(batch)
+        if sparse is not None:
+            return self._top_k_sparse(batch, sparse, k, filter_viewed)
         with torch.no_grad():
             scores = self._score(batch).to(torch.float32)
             if filter_viewed and batch.history.nnz:
@@ -214,6 +247,32 @@ class Recommender(ABC):
             I: self.items_.inverse(indices[keep]),
             Columns.score: values[keep].astype(np.float64),
             Columns.rank: ranks[keep].astype(np.int64),
+        })
+
+    def _top_k_sparse(self, batch: UserBatch, scores: sp.csr_matrix, k: int, filter_viewed: bool) -> pl.DataFrame:
+        """Top-k of sparse candidate scores, in numpy: one stable sort by (row, score descending) — within
+        a row the CSR columns are ascending, so equal scores stay in item order — then the first k per row."""
+        scores = scores.tocsr()
+        scores.sort_indices()
+        n_items = scores.shape[1]
+        row = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
+        item, value = scores.indices, scores.data
+        keep = np.isfinite(value)
+        if filter_viewed and batch.history.nnz:
+            seen = batch.history.tocoo()
+            keep &= ~np.isin(row * n_items + item, seen.row.astype(np.int64) * n_items + seen.col)
+        if not keep.all():
+            row, item, value = row[keep], item[keep], value[keep]
+        order = np.lexsort((-value, row))
+        row, item, value = row[order], item[order], value[order]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=scores.shape[0]))[:-1]])
+        position = np.arange(len(row)) - starts[row]
+        top = position < k
+        return pl.DataFrame({
+            U: batch.ids.gather(row[top]),
+            I: self.items_.inverse(item[top]),
+            Columns.score: value[top].astype(np.float64),
+            Columns.rank: position[top].astype(np.int64) + 1,
         })
 
     def _empty_recos(self, user_dtype: pl.DataType) -> pl.DataFrame:

@@ -1,0 +1,90 @@
+"""Notebook configuration: the ``parameters`` cell's values resolved against named profiles.
+
+Every notebook has a tagged ``parameters`` cell with ``DATASET``, ``PROFILE``, ``DEVICE``, ``SEED``,
+``K`` and model overrides that default to ``None`` (meaning "the profile's value"). The next cell
+calls :func:`configure`, which seeds everything once, resolves the device and prints the
+configuration (no paths, no device: the printed text must be identical on every machine).
+
+Profiles: ``smoke`` (CPU, ml-100k, minutes — what CI and the committed outputs use) and ``full``
+(the instructor's GPU run, seminar-sized budgets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from seminar_lib.repro import resolve_device, seed_everything
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "01_data_and_baselines": {
+        "smoke": {"bootstrap": 1000},
+        "full": {"bootstrap": 2000},
+    },
+    "02_ease_and_als": {
+        "smoke": {"ease_grid": [25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0],
+                  "als_factors": [16, 32, 64], "als_regularization": [1.0, 10.0, 100.0], "als_iterations": 15,
+                  "bootstrap": 1000},
+        "full": {"ease_grid": [10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0],
+                 "als_factors": [32, 64, 128, 256], "als_regularization": [0.1, 1.0, 10.0, 100.0],
+                 "als_iterations": 30, "bootstrap": 2000},
+    },
+    "03_matrix_factorization": {
+        "smoke": {"epochs": 20, "factors": 64, "n_negatives": 4, "bootstrap": 1000},
+        "full": {"epochs": 60, "factors": 128, "n_negatives": 8, "bootstrap": 2000},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A notebook's resolved settings; ``cfg["epochs"]`` reads a model setting."""
+
+    notebook: str
+    dataset: str
+    profile: str
+    seed: int
+    k: int
+    device: torch.device
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.params[name]
+        except KeyError:
+            raise KeyError(f"{self.notebook} has no setting {name!r}; settings: {sorted(self.params)}") from None
+
+    def describe(self) -> str:
+        """Multi-line summary without paths or device (so it prints the same everywhere)."""
+        lines = [f"notebook  {self.notebook}", f"dataset   {self.dataset}", f"profile   {self.profile}",
+                 f"seed      {self.seed}", f"k         {self.k}"]
+        lines += [f"{name:<9} {value}" for name, value in sorted(self.params.items())]
+        return "\n".join(lines)
+
+
+def configure(notebook: str, *, dataset: str = "ml-100k", profile: str = "smoke", device: str = "auto",
+              seed: int = 42, k: int = 10, print_config: bool = True, **overrides: Any) -> Config:
+    """Resolve a notebook's parameters: the profile's settings, then every override that is not None.
+
+    Seeds ``random``/numpy/torch (:func:`~seminar_lib.repro.seed_everything`) — call it once per notebook.
+    """
+    if notebook not in PROFILES:
+        raise KeyError(f"unknown notebook {notebook!r}; known: {sorted(PROFILES)}")
+    profiles = PROFILES[notebook]
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r} for {notebook}; choose one of {sorted(profiles)}")
+    params = dict(profiles[profile])
+    for name, value in overrides.items():
+        key = name.lower()
+        if key not in params:
+            raise ValueError(f"{notebook} has no setting {name!r}; settings: {sorted(params)}")
+        if value is not None:
+            params[key] = value
+    seed_everything(seed)
+    cfg = Config(notebook, dataset, profile, seed, k, resolve_device(device), params)
+    if print_config:
+        print(cfg.describe())
+    return cfg

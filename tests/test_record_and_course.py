@@ -1,0 +1,79 @@
+"""Recorded metrics, notebook configuration and the notebook runner's helpers."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import polars as pl
+import pytest
+
+from seminar_lib.config import PROFILES, configure
+from seminar_lib.course import list_notebooks, normalize_notebook
+from seminar_lib.record import MIME, read_recorded_metrics, record_metrics
+
+
+def test_record_metrics_displays_rounded_json_and_writes_full_precision(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEMINAR_RUN_DIR", str(tmp_path))
+    shown = {}
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw: shown.update(obj))
+    record_metrics("99_demo", {"EASE": {"ndcg@10": 0.123456789, "coverage@10": float("nan")}}, best=500)
+    assert shown[MIME] == {"notebook": "99_demo", "metrics": {"EASE": {"ndcg@10": 0.1235, "coverage@10": None}},
+                           "best": 500}
+    assert "EASE" in shown["text/plain"] and "0.1235" in shown["text/plain"]
+    saved = json.loads((tmp_path / "99_demo.metrics.json").read_text())
+    assert saved["metrics"]["EASE"]["ndcg@10"] == 0.123456789
+
+
+def test_record_metrics_accepts_a_tidy_table(monkeypatch):
+    shown = {}
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw: shown.update(obj))
+    table = pl.DataFrame({"model": ["A", "A"], "metric": ["ndcg", "recall"], "k": [10, 10], "value": [0.2, 0.3]})
+    record_metrics("x", table)
+    assert shown[MIME]["metrics"] == {"A": {"ndcg@10": 0.2, "recall@10": 0.3}}
+
+
+def test_read_recorded_metrics(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={MIME: {"notebook": "n", "metrics": {}},
+                                                                         "text/plain": "t"})]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert read_recorded_metrics(path)["notebook"] == "n"
+    nb.cells[0].outputs = []
+    nbformat.write(nb, path)
+    with pytest.raises(ValueError, match="no recorded metrics"):
+        read_recorded_metrics(path)
+
+
+def test_configure_resolves_profiles_and_overrides(capsys):
+    cfg = configure("03_matrix_factorization", profile="smoke", seed=1, epochs=None, factors=8)
+    assert cfg["epochs"] == PROFILES["03_matrix_factorization"]["smoke"]["epochs"] and cfg["factors"] == 8
+    printed = capsys.readouterr().out
+    assert "factors   8" in printed and "cpu" not in printed and "/" not in printed
+    with pytest.raises(ValueError, match="no setting 'EPOCH'"):
+        configure("03_matrix_factorization", EPOCH=3)
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        configure("03_matrix_factorization", profile="tiny")
+    with pytest.raises(KeyError, match="has no setting 'lr'"):
+        cfg["lr"]
+
+
+def test_normalize_notebook_strips_run_metadata():
+    nb = {"metadata": {"papermill": {"a": 1}, "kernelspec": {"name": "venv"}, "language_info": {"version": "3.11"}},
+          "nbformat": 4, "nbformat_minor": 5,
+          "cells": [{"cell_type": "code", "metadata": {"papermill": {}, "execution": {}, "tags": []}, "source": ""},
+                    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ""}]}
+    out = normalize_notebook(nb)
+    assert "papermill" not in out["metadata"] and out["metadata"]["kernelspec"]["name"] == "python3"
+    assert "version" not in out["metadata"]["language_info"]
+    assert out["cells"][0]["metadata"] == {} and out["cells"][1]["metadata"] == {"tags": ["parameters"]}
+
+
+def test_list_notebooks_selects_by_prefix():
+    names = [p.stem for p in list_notebooks()]
+    assert names == sorted(names) and all(n[:2].isdigit() for n in names)
+    if names:
+        assert [p.stem for p in list_notebooks([names[0][:2]])] == [names[0]]
+    with pytest.raises(ValueError, match="no notebook matches"):
+        list_notebooks(["77"])
