@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The dataset cache (ML-100K is downloaded there on first use); CI sets it to the shared mirror.
 export SEMINAR_DATA_DIR ?= $(HOME)/.cache/seminar_lib
 
-.PHONY: help setup test test-fast nbval notebooks lab bench clean
+.PHONY: help setup test test-fast nbval notebooks course grade release lab bench clean
 
 help:
 	@echo "make setup      create $(VENV) with torch ($(TORCH_SPEC)) and seminar_lib[dev]"
@@ -16,6 +16,9 @@ help:
 	@echo "make test-fast  the suite without tests marked slow"
 	@echo "make nbval      re-execute the committed notebooks and compare their outputs (nbval)"
 	@echo "make notebooks  regenerate the committed notebooks' outputs (smoke profile, CPU)"
+	@echo "make course     the instructor's batch run of every notebook + leaderboard (ARGS=\"--profile full --device cuda\")"
+	@echo "make grade      grade a submission: SUBMISSION=path ASSIGNMENT=hw1_metrics_ease"
+	@echo "make release    the student copy of the repository (without homework/*/private) in RELEASE=dir"
 	@echo "make lab        start JupyterLab in notebooks/"
 	@echo "make bench      run the benchmark scripts under bench/"
 
@@ -46,6 +49,18 @@ notebooks:
 
 test-fast:
 	TQDM_DISABLE=1 $(BIN)/python -m pytest -m "not slow and not gpu and not network"
+
+course:
+	$(BIN)/python -m seminar_lib.course run $(ARGS)
+
+grade:
+	@test -n "$(SUBMISSION)" -a -n "$(ASSIGNMENT)" || { echo "usage: make grade SUBMISSION=path ASSIGNMENT=name"; exit 2; }
+	$(BIN)/python -m seminar_lib.grade "$(SUBMISSION)" --assignment "$(ASSIGNMENT)" $(ARGS)
+
+RELEASE ?= ../recsys-course-student
+release:
+	mkdir -p "$(RELEASE)" && git archive --format=tar HEAD | tar -x -C "$(RELEASE)"
+	@echo "student copy written to $(RELEASE) (homework/*/private excluded)"
 
 lab:
 	cd notebooks && ../$(BIN)/jupyter lab

@@ -1,10 +1,16 @@
-"""Run the course's notebooks with papermill, and keep the committed notebooks clean.
+"""Run the course's notebooks with papermill: the instructor's batch run and the committed outputs.
 
-    python -m seminar_lib.course run --write-back          # regenerate the committed outputs (smoke, CPU)
-    python -m seminar_lib.course run --profile full --dataset ml-1m --device cuda   # into runs/<time>-full/
+    python -m seminar_lib.course run                              # smoke profile into runs/<time>-smoke/
+    python -m seminar_lib.course run --profile full --dataset ml-1m --device cuda
+    python -m seminar_lib.course run --notebooks 01 03 -p EPOCHS=5
+    python -m seminar_lib.course run --write-back                 # regenerate the committed notebooks
 
-Committed notebooks come only from ``run --write-back``: each notebook is executed with its own
-(smoke) defaults into a temporary file, normalised (:func:`normalize_notebook`) and moved into place.
+A run folder holds the executed notebooks, one log per notebook, the recorded metrics
+(``<notebook>.metrics.json``), the leaderboard (``leaderboard.csv`` / ``.md`` / ``.png``) and the
+manifest ``run.json`` (parameters, versions, device, dataset checksums, per-notebook status and
+durations). ``run.json`` says ``"status": "running"`` until the run ends, so an interrupted run is
+recognisably partial; each file in it is written atomically. A failing notebook is reported with
+its error cell and the others still run; the command exits non-zero if anything failed.
 """
 
 from __future__ import annotations
@@ -13,37 +19,48 @@ import argparse
 import contextlib
 import json
 import os
+import platform
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import polars as pl
+
+from seminar_lib.files import atomic_write_bytes, atomic_write_text, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 COMMON_PARAMETERS = ("DATASET", "PROFILE", "DEVICE", "SEED", "K")
+PACKAGES = ("seminar_lib", "torch", "polars", "numpy", "scipy", "implicit", "papermill", "nbval", "matplotlib")
 
 
+# ----------------------------------------------------------------------------------------- notebooks
 def list_notebooks(names: Sequence[str] | None = None, folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     """The course notebooks (``NN_*.ipynb``) in order; ``names`` selects by prefix, e.g. ``["01", "03"]``."""
-    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not names:
         return found
-    chosen = [p for p in found if any(p.stem == n or p.stem.startswith(f"{n}_") for n in names)]
-    unknown = [n for n in names if not any(p.stem == n or p.stem.startswith(f"{n}_") for p in found)]
+    def matches(p: Path, n: str) -> bool:
+        return p.stem == n or p.stem.startswith(f"{n}_")
+    unknown = [n for n in names if not any(matches(p, n) for p in found)]
     if unknown:
         raise ValueError(f"no notebook matches {unknown}; notebooks: {[p.stem for p in found]}")
-    return chosen
+    return [p for p in found if any(matches(p, n) for n in names)]
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
     """The ``parameters`` cell's names and default values (via ``papermill.inspect_notebook``)."""
     import papermill
 
-    params = papermill.inspect_notebook(str(path))
-    return {name: info["default"] for name, info in params.items()}
+    return {name: info["default"] for name, info in papermill.inspect_notebook(str(path)).items()}
 
 
 @contextlib.contextmanager
@@ -61,11 +78,12 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None = None, *,
-                     run_dir: Path | None = None, timeout: int = 1800, log_output: bool = False) -> Path:
+                     run_dir: Path | None = None, timeout: int = 1800, log_path: Path | None = None) -> Path:
     """Execute ``src`` into ``dst`` with papermill (kernel ``python3``, ``cwd`` = the notebook's folder).
 
     Unknown parameter names are refused. Progress bars are disabled (``TQDM_DISABLE=1``) so outputs are
-    reproducible; ``run_dir`` becomes ``$SEMINAR_RUN_DIR`` (where ``record_metrics`` writes its JSON).
+    reproducible; ``run_dir`` becomes ``$SEMINAR_RUN_DIR`` (where ``record_metrics`` writes its JSON);
+    ``log_path`` receives the cells' outputs as they run. ``timeout`` is per cell (seconds).
     """
     import papermill
 
@@ -77,10 +95,12 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None 
     env = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     if run_dir is not None:
         env["SEMINAR_RUN_DIR"] = str(run_dir)
-    with _environ(env):
+    with _environ(env), contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "w")) if log_path is not None else None
         papermill.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3",
-                                   cwd=str(src.parent), progress_bar=False, log_output=log_output,
-                                   request_save_on_cell_execute=True, execution_timeout=timeout)
+                                   cwd=str(src.parent), progress_bar=False, log_output=log is not None,
+                                   stdout_file=log, stderr_file=log, request_save_on_cell_execute=True,
+                                   execution_timeout=timeout)
     return dst
 
 
@@ -108,61 +128,264 @@ def write_back(path: Path, timeout: int = 1800) -> float:
         out = Path(tmp) / path.name
         execute_notebook(path, out, {}, timeout=timeout)
         nb = normalize_notebook(json.loads(out.read_text()))
-        from seminar_lib.files import atomic_write_text
         atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> int:
-    notebooks = list_notebooks(args.notebooks)
-    params: dict[str, Any] = {}
-    for name in COMMON_PARAMETERS:
-        value = getattr(args, name.lower())
-        if value is not None:
-            params[name] = value
-    for item in args.parameter or []:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value) if value[:1] in "[{0123456789-tfn\"" else value
-    if args.write_back:
-        if params:
-            raise SystemExit("--write-back regenerates the committed notebooks with their own defaults; "
-                             "do not pass parameters with it")
-        for nb in notebooks:
-            print(f"{nb.name}: executing", flush=True)
-            print(f"{nb.name}: written back in {write_back(nb):.0f} s", flush=True)
-        return 0
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(args.output or ROOT / "runs" / f"{stamp}-{params.get('PROFILE', 'smoke')}")
-    out_dir.mkdir(parents=True, exist_ok=False)
-    failed = []
-    for nb in notebooks:
-        start = time.perf_counter()
+# ------------------------------------------------------------------------------------------- runs
+@dataclass
+class NotebookResult:
+    """What happened to one notebook of a run."""
+
+    notebook: str
+    status: str = "pending"  # pending → running → ok | failed
+    seconds: float = 0.0
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunState:
+    """The manifest ``run.json``, rewritten atomically whenever something changes."""
+
+    folder: Path
+    parameters: dict[str, Any]
+    status: str = "running"
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    finished: str | None = None
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["folder"] = str(self.folder)
+        atomic_write_text(self.folder / "run.json", json.dumps(data, indent=1, default=str) + "\n")
+
+
+def environment_facts(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Versions, device, git commit and the checksums of the dataset's files, for the manifest."""
+    versions = {}
+    for package in PACKAGES:
         try:
-            execute_notebook(nb, out_dir / nb.name, params, run_dir=out_dir)
-            print(f"{nb.name}: ok in {time.perf_counter() - start:.0f} s", flush=True)
-        except Exception as exc:  # one failing notebook does not stop the others
-            failed.append(nb.name)
-            print(f"{nb.name}: FAILED after {time.perf_counter() - start:.0f} s: {str(exc).splitlines()[0][:300]}",
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    versions["python"] = platform.python_version()
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return {"git_sha": sha or None, "versions": versions, "device": device_name(parameters.get("DEVICE", "auto")),
+            "platform": platform.platform(), "dataset_files": dataset_checksums(parameters.get("DATASET", "ml-100k"))}
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def dataset_checksums(name: str) -> dict[str, str]:
+    """SHA-256 of the dataset's files in the cache (empty for generated or absent datasets)."""
+    from seminar_lib.datasets import dataset_dir, get_spec
+
+    try:
+        spec = get_spec(name)
+    except KeyError:
+        return {}
+    folder = dataset_dir(name)
+    return {rel: sha256_file(folder / rel) for rel in spec.files if (folder / rel).is_file()}
+
+
+def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, result: NotebookResult,
+             state: RunState) -> None:
+    import papermill
+
+    result.status = "running"
+    state.save()
+    start = time.perf_counter()
+    for attempt in (1, 2):
+        try:
+            execute_notebook(nb, out_dir / nb.name, params, run_dir=out_dir, timeout=timeout,
+                             log_path=out_dir / f"{nb.stem}.log")
+            result.status, result.error = "ok", None
+            break
+        except papermill.PapermillExecutionError as exc:
+            result.status = "failed"
+            result.error = {"cell": exc.exec_count, "cell_index": exc.cell_index, "ename": exc.ename,
+                            "evalue": str(exc.evalue)[:500], "source": exc.source[:500]}
+            break
+        except Exception as exc:  # kernel start or infrastructure: retried once (papermill #511, #239)
+            result.status = "failed"
+            result.error = {"ename": type(exc).__name__, "evalue": str(exc)[:500], "attempt": attempt}
+    result.seconds = round(time.perf_counter() - start, 1)
+    state.save()
+
+
+def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Path, *, workers: int = 1,
+               timeout: int = 1800, echo: bool = True) -> RunState:
+    """Execute ``notebooks`` into a new ``out_dir`` (which must not exist) and write the leaderboard.
+
+    With ``workers > 1`` notebooks run concurrently (each in its own kernel); on one GPU keep 1.
+    """
+    accepted = {nb: set(notebook_parameters(nb)) for nb in notebooks}
+    unknown = sorted(set(params) - set().union(*accepted.values()))
+    if unknown:
+        raise ValueError(f"no selected notebook has the parameter(s) {unknown}; "
+                         f"parameters: {sorted(set().union(*accepted.values()))}")
+    out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
+    state = RunState(out_dir, dict(params), notebooks=[NotebookResult(nb.stem) for nb in notebooks])
+    state.environment = environment_facts(params)
+    state.save()
+    results = dict(zip(notebooks, state.notebooks))
+
+    def one(nb: Path) -> None:
+        own = {name: value for name, value in params.items() if name in accepted[nb]}  # e.g. EPOCHS: only where defined
+        _run_one(nb, out_dir, own, timeout, results[nb], state)
+        if echo:
+            r = results[nb]
+            where = f" at cell {r.error.get('cell')}: {r.error['ename']}: {r.error['evalue'][:200]}" if r.error else ""
+            print(f"[{notebooks.index(nb) + 1}/{len(notebooks)}] {nb.stem}: {r.status} in {r.seconds:.0f} s{where}",
                   flush=True)
-    print(f"outputs in {out_dir}")
-    return 1 if failed else 0
+
+    try:
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(one, notebooks))
+        else:
+            for nb in notebooks:
+                if echo:
+                    print(f"[{notebooks.index(nb) + 1}/{len(notebooks)}] {nb.stem}: running", flush=True)
+                one(nb)
+        write_leaderboard(out_dir, k=int(params.get("K", 10)))
+        state.status = "failed" if any(r.status != "ok" for r in state.notebooks) else "complete"
+    except BaseException:
+        state.status = "interrupted"
+        raise
+    finally:
+        state.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        state.save()
+    return state
+
+
+# ------------------------------------------------------------------------------------ leaderboard
+def collect_metrics(run_dir: Path) -> pl.DataFrame:
+    """Every recorded metric of a run: ``notebook, model, metric, value`` (one row per value)."""
+    rows = []
+    for path in sorted(run_dir.glob("*.metrics.json")):
+        bundle = json.loads(path.read_text())
+        for model, values in bundle["metrics"].items():
+            rows += [{"notebook": bundle["notebook"], "model": model, "metric": m, "value": v}
+                     for m, v in values.items()]
+    schema = {"notebook": pl.String, "model": pl.String, "metric": pl.String, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
+    """One row per (notebook, model), the metrics @k as columns, best nDCG first."""
+    tidy = collect_metrics(run_dir).filter(pl.col("metric").str.ends_with(f"@{k}"))
+    if tidy.is_empty():
+        return pl.DataFrame(schema={"notebook": pl.String, "model": pl.String})
+    wide = tidy.pivot("metric", index=["notebook", "model"], values="value")
+    key = f"ndcg@{k}"
+    metrics = sorted(c for c in wide.columns if c not in ("notebook", "model"))
+    if key not in metrics:
+        return wide.select("notebook", "model", *metrics)
+    metrics.remove(key)
+    return wide.select("notebook", "model", key, *metrics).sort(key, descending=True, nulls_last=True)
+
+
+def markdown_table(df: pl.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of ``df`` (floats rounded)."""
+    def cell(v: Any) -> str:
+        if v is None:
+            return "–"
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(" --- " for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
+    """``leaderboard.csv`` / ``.md`` / ``.png`` (nDCG@k against coverage@k, one labelled point per model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    board = leaderboard(run_dir, k)
+    atomic_write_text(run_dir / "leaderboard.csv", board.write_csv())
+    atomic_write_text(run_dir / "leaderboard.md", f"# Course leaderboard (@{k})\n\n" + markdown_table(board))
+    x, y = f"coverage@{k}", f"ndcg@{k}"
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    if {x, y} <= set(board.columns):
+        for nb, model, xv, yv in board.select("notebook", "model", x, y).iter_rows():
+            if xv is None or yv is None:
+                continue
+            ax.scatter(xv, yv, s=40)
+            ax.annotate(f"{model} ({nb[:2]})", (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set(xlabel=x, ylabel=y, title="Accuracy against catalogue coverage, every model of the course")
+    ax.grid(True, alpha=0.3)
+    with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
+        fig.savefig(tmp.name, dpi=100, bbox_inches="tight")
+        atomic_write_bytes(run_dir / "leaderboard.png", Path(tmp.name).read_bytes())
+    plt.close(fig)
+    return board
+
+
+# -------------------------------------------------------------------------------------------- CLI
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seminar_lib.course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="execute notebooks in order")
+    r = sub.add_parser("run", help="execute notebooks in order into a new run folder")
     r.add_argument("--notebooks", nargs="*", help="prefixes such as 01 03 (default: all)")
-    r.add_argument("--dataset")
+    r.add_argument("--dataset", help="e.g. ml-100k, ml-1m, kion, synthetic")
     r.add_argument("--profile", choices=["smoke", "full"])
     r.add_argument("--device", help="auto, cpu or cuda")
     r.add_argument("--seed", type=int)
     r.add_argument("--k", type=int)
-    r.add_argument("-p", "--parameter", action="append", help="extra papermill parameter NAME=VALUE")
-    r.add_argument("--output", help="run folder (default runs/<time>-<profile>)")
+    r.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra papermill parameter (JSON value), e.g. -p EPOCHS=50")
+    r.add_argument("--workers", type=int, default=1, help="notebooks run at once (default 1: one GPU)")
+    r.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    r.add_argument("--output", type=Path, help="run folder (default runs/<time>-<profile>; must not exist)")
+    r.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     r.add_argument("--write-back", action="store_true", help="regenerate the committed notebooks in place")
     args = parser.parse_args(argv)
-    return run(args)
+
+    notebooks = list_notebooks(args.notebooks, args.notebooks_dir)
+    params: dict[str, Any] = {name: getattr(args, name.lower()) for name in COMMON_PARAMETERS
+                              if getattr(args, name.lower()) is not None}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"-p expects NAME=VALUE, got {item!r}")
+        params[name] = _parse_value(value)
+    if args.write_back:
+        if params:
+            parser.error("--write-back regenerates the committed notebooks with their own defaults; "
+                         "do not pass parameters with it")
+        for nb in notebooks:
+            print(f"{nb.name}: written back in {write_back(nb, args.timeout):.0f} s", flush=True)
+        return 0
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out_dir = args.output or ROOT / "runs" / f"{stamp}-{params.get('PROFILE', 'smoke')}"
+    state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout)
+    failed = [r.notebook for r in state.notebooks if r.status != "ok"]
+    print(f"{state.status}: {len(notebooks) - len(failed)}/{len(notebooks)} notebooks ok"
+          + (f"; failed: {', '.join(failed)}" if failed else "") + f"\nrun folder: {out_dir}")
+    board = out_dir / "leaderboard.md"
+    if board.is_file():
+        print(board.read_text())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
