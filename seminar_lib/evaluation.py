@@ -15,7 +15,7 @@ from seminar_lib.columns import Columns
 from seminar_lib.errors import EmptySplitError
 from seminar_lib.metrics import evaluate, to_wide
 from seminar_lib.models.base import Recommender
-from seminar_lib.splits import filter_warm
+from seminar_lib.splits import Split, filter_warm
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,21 @@ def grid_search(make_model: Callable[..., Recommender], grid: Mapping[str, Seque
             [pl.lit(v).alias(n) for n, v in setting.items()]))
     table = pl.concat(rows, how="vertical_relaxed")
     return best, table.select(*names, *[c for c in table.columns if c not in names])
+
+
+def cross_validate(models: Mapping[str, Callable[[], Recommender]], folds: Sequence[Split], *,
+                   k: int | Iterable[int] = 10, metrics: Sequence[str] | None = None,
+                   filter_viewed: bool = True) -> pl.DataFrame:
+    """Fit every model (a factory, so each fold gets a fresh one) on every fold's train part and score
+    its test part: a tidy table ``fold, model, metric, k, value, n_users`` plus the fold's fit and
+    recommend seconds. Summarise with ``table.group_by("model", "metric", "k").agg(...)``."""
+    rows = []
+    for f, split in enumerate(folds):
+        for name, make in models.items():
+            report = fit_and_evaluate(make(), split.train, split.test, k=k, metrics=metrics, name=name,
+                                      filter_viewed=filter_viewed)
+            rows.append(report.metrics.with_columns(pl.lit(f).alias("fold"),
+                                                    pl.lit(report.fit_seconds).alias("fit_s"),
+                                                    pl.lit(report.recommend_seconds).alias("recommend_s")))
+    table = pl.concat(rows, how="vertical_relaxed")
+    return table.select("fold", *[c for c in table.columns if c != "fold"])

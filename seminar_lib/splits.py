@@ -157,6 +157,31 @@ def last_n_days_split(df: pl.DataFrame, test_days: float = 7, valid_days: float 
                                    "valid_start": valid_start, "test_start": test_start})
 
 
+def time_range_folds(df: pl.DataFrame, n_folds: int = 3, test_days: float = 7) -> list[Split]:
+    """Time-range cross-validation (RecTools' ``TimeRangeSplitter``): the last ``n_folds`` periods of
+    ``test_days`` each are test sets, oldest first; fold ``f`` trains on everything before its period.
+
+    Fold ``f`` (0-based) tests on ``(t_max − (n_folds − f)·d, t_max − (n_folds − f − 1)·d]``; its
+    validation part is empty. Later folds train on more data, as a model retrained weekly would.
+    """
+    _check(df, "interactions passed to time_range_folds", (U, I, T))
+    if n_folds < 1 or test_days <= 0:
+        raise ValueError(f"need n_folds ≥ 1 and test_days > 0, got n_folds={n_folds}, test_days={test_days}")
+    t_max = df[T].max()
+    folds = []
+    for f in range(n_folds):
+        start = t_max - timedelta(days=test_days * (n_folds - f))
+        end = t_max - timedelta(days=test_days * (n_folds - f - 1))
+        train = df.filter(pl.col(T) <= start)
+        test = df.filter((pl.col(T) > start) & (pl.col(T) <= end))
+        if train.is_empty() or test.is_empty():
+            raise EmptySplitError(f"time_range_folds: fold {f} has an empty {'train' if train.is_empty() else 'test'} "
+                                  f"part; use fewer folds or a different test_days")
+        folds.append(Split(train, df.clear(), test, {"method": "time_range", "fold": f, "test_start": start,
+                                                      "test_end": end, "test_days": test_days}))
+    return folds
+
+
 def leave_one_out(df: pl.DataFrame, valid: bool = True, min_train: int = 1) -> Split:
     """Per user: the last event is test, the one before it validation (if ``valid``), the rest train.
 

@@ -183,3 +183,17 @@ def test_grid_search_picks_the_best_setting_on_validation(ml100k):
     assert table.columns[:4] == ["regularization", "metric", "k", "value"]
     assert ndcg.height == 3 and best["regularization"] == ndcg.sort("value", descending=True)["regularization"][0]
     assert best == {"regularization": 200.0}  # λ = 1 overfits, λ = 10⁶ is popularity
+
+
+def test_cross_validate_scores_every_model_on_every_fold(ml100k):
+    from seminar_lib.evaluation import cross_validate
+    from seminar_lib.models import EASE
+    from seminar_lib.splits import time_range_folds
+
+    folds = time_range_folds(ml100k.interactions, n_folds=2, test_days=14)
+    table = cross_validate({"pop": TopPopular, "ease": lambda: EASE(200.0, device="cpu")}, folds, metrics=["ndcg"])
+    assert table.select("fold", "model").unique().height == 4
+    assert table.columns[:2] == ["fold", "model"] and {"fit_s", "recommend_s"} <= set(table.columns)
+    pop = table.filter(pl.col("model") == "pop", pl.col("fold") == 0)["value"].item()
+    direct = fit_and_evaluate(TopPopular(), folds[0].train, folds[0].test).value("ndcg")
+    assert pop == pytest.approx(direct)

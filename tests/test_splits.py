@@ -142,3 +142,19 @@ def test_fit_data_is_train_for_tuning_and_train_plus_valid_for_test(ml100k):
     assert split.fit_data("test").height == split.train.height + split.valid.height
     with pytest.raises(ValueError, match="'valid' or 'test'"):
         split.fit_data("train")
+
+
+def test_time_range_folds_walk_forward_without_leakage(ml100k):
+    from seminar_lib.splits import time_range_folds
+
+    folds = time_range_folds(ml100k.interactions, n_folds=3, test_days=7)
+    assert [f.info["fold"] for f in folds] == [0, 1, 2]
+    for a, b in zip(folds, folds[1:]):
+        assert a.info["test_end"] == b.info["test_start"]        # consecutive weeks
+        assert a.train.height < b.train.height                   # later folds see more
+    for fold in folds:
+        assert fold.train["timestamp"].max() <= fold.info["test_start"] < fold.test["timestamp"].min()
+        assert fold.valid.is_empty()
+    assert folds[-1].test["timestamp"].max() == ml100k.interactions["timestamp"].max()
+    with pytest.raises(EmptySplitError, match="empty"):
+        time_range_folds(ml100k.interactions, n_folds=40, test_days=7)
