@@ -2,9 +2,10 @@
 
 from seminar_lib.models.als import ALS
 from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.models.dssm import DSSM
 from seminar_lib.models.baselines import PersonalThenGlobal, PersonalTopPopular, Random, TopPopular
 from seminar_lib.models.ease import EASE
 from seminar_lib.models.mf import MatrixFactorization
 
-__all__ = ["ALS", "EASE", "EncodedInteractions", "MatrixFactorization", "PersonalThenGlobal", "PersonalTopPopular", "Random", "Recommender",
+__all__ = ["ALS", "DSSM", "EASE", "EncodedInteractions", "MatrixFactorization", "PersonalThenGlobal", "PersonalTopPopular", "Random", "Recommender",
            "TopPopular", "UserBatch"]
