@@ -19,6 +19,11 @@ import torch
 
 from seminar_lib.repro import resolve_device, seed_everything
 
+# CPU threads torch may use per profile: one in ``smoke`` — the committed outputs must be reproducible
+# exactly (the order of parallel reductions changes the last bits) and, on a busy 2-core machine, two
+# threads are often many times slower than one; ``full`` (a GPU run) leaves torch's default.
+PROFILE_THREADS: dict[str, int | None] = {"smoke": 1, "full": None}
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "01_data_and_baselines": {
         "smoke": {"bootstrap": 1000},
@@ -35,6 +40,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "03_matrix_factorization": {
         "smoke": {"epochs": 20, "factors": 64, "n_negatives": 4, "bootstrap": 1000},
         "full": {"epochs": 60, "factors": 128, "n_negatives": 8, "bootstrap": 2000},
+    },
+    "04_dssm_two_tower": {
+        "smoke": {"epochs": 10, "bootstrap": 1000},
+        "full": {"epochs": 40, "bootstrap": 2000},
     },
 }
 
@@ -69,7 +78,8 @@ def configure(notebook: str, *, dataset: str = "ml-100k", profile: str = "smoke"
               seed: int = 42, k: int = 10, print_config: bool = True, **overrides: Any) -> Config:
     """Resolve a notebook's parameters: the profile's settings, then every override that is not None.
 
-    Seeds ``random``/numpy/torch (:func:`~seminar_lib.repro.seed_everything`) — call it once per notebook.
+    Seeds ``random``/numpy/torch (:func:`~seminar_lib.repro.seed_everything`) and sets torch's CPU
+    threads for the profile (:data:`PROFILE_THREADS`) — call it once per notebook.
     """
     if notebook not in PROFILES:
         raise KeyError(f"unknown notebook {notebook!r}; known: {sorted(PROFILES)}")
@@ -84,6 +94,8 @@ def configure(notebook: str, *, dataset: str = "ml-100k", profile: str = "smoke"
         if value is not None:
             params[key] = value
     seed_everything(seed)
+    if PROFILE_THREADS.get(profile):
+        torch.set_num_threads(PROFILE_THREADS[profile])
     cfg = Config(notebook, dataset, profile, seed, k, resolve_device(device), params)
     if print_config:
         print(cfg.describe())

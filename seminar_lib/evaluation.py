@@ -131,3 +131,30 @@ def cross_validate(models: Mapping[str, Callable[[], Recommender]], folds: Seque
                                                     pl.lit(report.recommend_seconds).alias("recommend_s")))
     table = pl.concat(rows, how="vertical_relaxed")
     return table.select("fold", *[c for c in table.columns if c != "fold"])
+
+
+@dataclass(frozen=True)
+class PairSeparation:
+    """Scores of held-out real pairs and of random pairs for the same users, and the AUC between them
+    (the probability that a real pair outscores a random one; ties count one half)."""
+
+    real: np.ndarray
+    random: np.ndarray
+    auc: float
+
+
+def real_vs_random(model: Recommender, test: pl.DataFrame, *, seed: int = 0) -> PairSeparation:
+    """How well ``model.score_pairs`` separates ``test``'s pairs (users and items known to the model)
+    from the same users paired with uniformly drawn catalogue items."""
+    if not hasattr(model, "score_pairs"):
+        raise TypeError(f"{model.name} has no score_pairs(users, items)")
+    known = test.filter(model.users_.contains(test[Columns.user]) & model.items_.contains(test[Columns.item]))
+    if known.is_empty():
+        raise EmptySplitError("no test pair has a user and an item the model knows")
+    rng = np.random.default_rng(seed)
+    random_items = model.items_.ids.gather(rng.integers(0, len(model.items_), known.height))
+    real = model.score_pairs(known[Columns.user], known[Columns.item])
+    fake = model.score_pairs(known[Columns.user], random_items)
+    ranks = np.searchsorted(np.sort(fake), real, side="left"), np.searchsorted(np.sort(fake), real, side="right")
+    auc = float((ranks[0] + ranks[1]).sum() / (2.0 * len(real) * len(fake)))  # Mann–Whitney U / (n·m)
+    return PairSeparation(real, fake, auc)

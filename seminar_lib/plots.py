@@ -3,6 +3,8 @@ figure) and returns the axes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -121,3 +123,41 @@ def notebook_style() -> None:
     pl.Config.set_tbl_rows(25)
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (7, 4)})
+
+
+def plot_separation(real: np.ndarray, random: np.ndarray, *, title: str = "", standardize: bool = False,
+                    ax: plt.Axes | None = None) -> plt.Axes:
+    """Densities of the scores of real (held-out) pairs and of random pairs; with ``standardize`` both
+    are centred and scaled by the random pairs' mean and deviation, so models on different scales compare."""
+    ax = _axes(ax)
+    if standardize:
+        mean, std = random.mean(), random.std() or 1.0
+        real, random = (real - mean) / std, (random - mean) / std
+    sns.kdeplot(real, fill=True, label="real pairs", ax=ax)
+    sns.kdeplot(random, fill=True, label="random pairs", ax=ax)
+    ax.set(title=title, xlabel="score" + (" (standardized by the random pairs)" if standardize else ""))
+    ax.legend()
+    return ax
+
+
+def plot_embedding_map(vectors: np.ndarray, labels: Sequence[str], *, seed: int = 0, top: int = 8,
+                       ax: plt.Axes | None = None) -> plt.Axes:
+    """A 2-D t-SNE map of ``vectors`` (``n × d``), coloured by ``labels`` (the ``top`` most frequent;
+    the rest grey)."""
+    from sklearn.manifold import TSNE
+
+    ax = _axes(ax, (8, 6.5))
+    xy = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30, len(vectors) - 1),
+              metric="cosine").fit_transform(np.asarray(vectors, dtype=np.float64))
+    labels = pl.Series("label", list(labels), dtype=pl.String).fill_null("unknown")
+    counts = labels.to_frame().group_by("label").len().sort(["len", "label"], descending=[True, False])
+    common = counts["label"].head(top).to_list()
+    mask = labels.is_in(common).to_numpy()
+    ax.scatter(xy[~mask, 0], xy[~mask, 1], s=6, c="lightgrey", label="other")
+    palette = sns.color_palette("tab10", len(common))
+    for color, label in zip(palette, common):
+        sel = (labels == label).to_numpy()
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=8, color=color, label=label)
+    ax.set(xticks=[], yticks=[], title="Item embeddings (t-SNE)")
+    ax.legend(markerscale=2, fontsize=8, loc="best")
+    return ax

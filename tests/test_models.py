@@ -197,3 +197,17 @@ def test_cross_validate_scores_every_model_on_every_fold(ml100k):
     pop = table.filter(pl.col("model") == "pop", pl.col("fold") == 0)["value"].item()
     direct = fit_and_evaluate(TopPopular(), folds[0].train, folds[0].test).value("ndcg")
     assert pop == pytest.approx(direct)
+
+
+def test_real_vs_random_auc_matches_a_direct_count(synthetic):
+    from seminar_lib.evaluation import real_vs_random
+    from seminar_lib.models import MatrixFactorization
+
+    split = global_time_split(synthetic.interactions)
+    model = MatrixFactorization("bpr", factors=8, epochs=3, log_every=None, device="cpu").fit(split.fit_data("test"))
+    sep = real_vs_random(model, split.test, seed=1)
+    direct = (sep.real[:, None] > sep.random[None, :]).mean() + 0.5 * (sep.real[:, None] == sep.random[None, :]).mean()
+    assert sep.auc == pytest.approx(direct) and 0.5 < sep.auc < 1.0
+    assert len(sep.real) == len(sep.random) > 0
+    with pytest.raises(TypeError, match="no score_pairs"):
+        real_vs_random(TopPopular().fit(split.train), split.test)

@@ -77,3 +77,15 @@ def test_list_notebooks_selects_by_prefix():
         assert [p.stem for p in list_notebooks([names[0][:2]])] == [names[0]]
     with pytest.raises(ValueError, match="no notebook matches"):
         list_notebooks(["77"])
+
+
+def test_smoke_profile_pins_one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        configure("01_data_and_baselines", profile="smoke", print_config=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
