@@ -42,42 +42,55 @@ SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 @dataclass
 class Item:
-    """One line of the point scheme and its outcome."""
+    """One line of the point scheme and its outcome (``manual``: left to a human reviewer)."""
 
     name: str
     points: float
     earned: float = 0.0
     reason: str = ""
+    manual: bool = False
 
 
 @dataclass
 class Report:
+    """Points per item; ``max_points`` caps the total (an open assignment offers more than it counts)."""
+
     assignment: str
     submission: str
     items: list[Item] = field(default_factory=list)
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    max_points: float | None = None
 
     @property
     def total(self) -> float:
-        return sum(i.points for i in self.items)
+        full = sum(i.points for i in self.items)
+        return min(full, self.max_points) if self.max_points is not None else full
 
     @property
     def earned(self) -> float:
-        return sum(i.earned for i in self.items)
+        got = sum(i.earned for i in self.items)
+        return min(got, self.total)
+
+    @property
+    def pending(self) -> float:
+        """Points of the items left to manual review."""
+        return sum(i.points for i in self.items if i.manual)
 
     def to_json(self) -> str:
         data = asdict(self)
-        data |= {"earned": self.earned, "total": self.total}
+        data |= {"earned": self.earned, "total": self.total, "pending_manual_review": self.pending}
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
     def to_markdown(self) -> str:
-        lines = [f"# {self.assignment}: {self.earned:g} / {self.total:g} points", "",
+        pending = f" (+ up to {self.pending:g} after manual review)" if self.pending else ""
+        lines = [f"# {self.assignment}: {self.earned:g} / {self.total:g} points{pending}", "",
                  f"submission: `{self.submission}` · graded in {self.seconds:.0f} s", "",
                  "| item | points | earned | reason |", "| --- | --- | --- | --- |"]
         for i in self.items:
             reason = i.reason.replace("|", "\\|").replace("\n", " ")[:300] or "ok"
-            lines.append(f"| {i.name} | {i.points:g} | {i.earned:g} | {reason} |")
+            earned = "manual" if i.manual else f"{i.earned:g}"
+            lines.append(f"| {i.name} | {i.points:g} | {earned} | {reason} |")
         return "\n".join(lines) + "\n"
 
 
@@ -222,6 +235,9 @@ def grade(submission: Path, assignment: str, *, private: Path | None = None, hom
                 continue
             failures = [r for ok, r in cases.values() if not ok]
             report.items.append(Item(name, value, 0.0 if failures else value, failures[0] if failures else ""))
+    for name, value in spec.get("manual", {}).items():
+        report.items.append(Item(name, value, 0.0, "to be reviewed by a grader", manual=True))
+    report.max_points = spec.get("max_points")
     report.seconds = time.perf_counter() - start
     return report
 

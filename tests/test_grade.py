@@ -78,3 +78,13 @@ def test_private_parts_are_excluded_from_the_student_release(tmp_path):
     names = tarfile.open(fileobj=io.BytesIO(archive)).getnames()
     assert any(n.startswith("homework/hw1_metrics_ease/template/") for n in names)
     assert not any("/private/" in n or n.endswith("/private") for n in names)
+
+
+def test_report_caps_points_and_lists_manual_items():
+    from seminar_lib.grade import Item, Report
+
+    report = Report("hw", "sub", items=[Item("a", 20, 20.0), Item("b", 10, 10.0), Item("c", 5, manual=True)],
+                    max_points=25)
+    assert report.total == 25 and report.earned == 25 and report.pending == 5
+    text = report.to_markdown()
+    assert "25 / 25 points (+ up to 5 after manual review)" in text and "| c | 5 | manual |" in text
