@@ -222,3 +222,11 @@ def test_per_user_metrics_shapes():
     assert tables["ndcg"]["user_id"].to_list() == [1, 2, 3]        # test users
     assert tables["novelty"]["user_id"].to_list() == [1, 2]        # recommended users
     assert tables["coverage"].height == 1
+
+
+def test_per_user_tables_keep_the_id_type():
+    big = 2**62 + 7  # would not survive a round trip through float64
+    recos = pl.DataFrame({"user_id": [big], "item_id": [1], "rank": [1]})
+    test = pl.DataFrame({"user_id": [big, big + 2], "item_id": [1, 2]})
+    table = per_user_metrics(recos, test, k=1, metrics=["ndcg"])["ndcg"]
+    assert table.schema["user_id"] == pl.Int64 and table["user_id"].to_list() == [big, big + 2]

@@ -59,7 +59,9 @@ def _accuracy_stats(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
                 (in_k(k) * pl.col("hit_index") / rank).sum().alias(f"ap@{k}"),
             ]
         stats = ctx.relevant_hits.group_by(U).agg(aggs)
-        ctx.cache[key] = ctx.test_users.join(stats, on=U, how="left").fill_null(0.0).sort(U)
+        columns = [c for c in stats.columns if c != U]
+        joined = ctx.test_users.join(stats, on=U, how="left")
+        ctx.cache[key] = joined.with_columns(pl.col(columns).fill_null(0.0)).sort(U)  # ids keep their type
     return ctx.cache[key]
 
 

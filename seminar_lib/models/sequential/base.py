@@ -1,0 +1,264 @@
+"""What SASRec and BERT4Rec share: fitting through the trainer, scoring from histories, item vectors.
+
+A subclass says how a training batch is built (``_training_batch``), whether attention is causal,
+how many positions it needs and how a history is turned into inference inputs; everything else —
+sequences, item features, negatives, the loss registry, validation, early stopping, recommending
+with filter-viewed, i2i — is here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+import torch
+
+from seminar_lib.columns import Columns
+from seminar_lib.errors import SchemaError, require_columns
+from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.models.sequential.backbone import ItemEncoder, TransformerBackbone
+from seminar_lib.models.sequential.data import (SequenceBatch, Sequences, inference_batch, length_bucketed_batches,
+                                                target_counts)
+from seminar_lib.models.sequential.evaluation import evaluate_next_item, next_item_samples
+from seminar_lib.models.sequential.losses import LossInputs, get_loss, log_frequencies
+from seminar_lib.models.sequential.trainer import Trainer, TrainResult
+from seminar_lib.repro import resolve_device, torch_generator
+from seminar_lib.training import sample_negatives
+
+U, I, T = Columns.user, Columns.item, Columns.timestamp
+
+
+class TransformerRecommender(Recommender):
+    """Base of :class:`~seminar_lib.models.sequential.SASRec` and
+    :class:`~seminar_lib.models.sequential.BERT4Rec` (their docstrings list the arguments)."""
+
+    scores_from_history = True
+    causal: ClassVar[bool]
+    extra_positions: ClassVar[int]
+    shifted_targets: ClassVar[bool]
+
+    def __init__(self, loss: str, *, dim: int = 64, heads: int = 2, layers: int = 2, max_len: int = 200,
+                 dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, lr: float = 2e-3,
+                 weight_decay: float = 0.0, n_negatives: int | None = None, gbce_t: float = 0.75,
+                 item_features: Sequence[str] = (), use_item_ids: bool = True, validate_every: int = 1,
+                 patience: int | None = None, valid_per_user: int | None = 1, k: int = 10,
+                 bucket_pool: int = 4, seed: int = 0, device: str | torch.device = "auto",
+                 log_every: int | None = 5) -> None:
+        spec = get_loss(loss)
+        for name, value in (("dim", dim), ("heads", heads), ("layers", layers), ("max_len", max_len),
+                            ("batch_size", batch_size), ("validate_every", validate_every), ("k", k),
+                            ("bucket_pool", bucket_pool)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(epochs, int | np.integer) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not lr > 0 or not weight_decay >= 0:
+            raise ValueError("lr must be positive and weight_decay non-negative")
+        n_negatives = spec.default_negatives if n_negatives is None else n_negatives
+        if (spec.needs_negatives or loss.startswith("in_batch")) and n_negatives < 1:
+            raise ValueError(f"loss {loss!r} needs n_negatives ≥ 1, got {n_negatives}")
+        self.loss, self.dim, self.heads, self.layers, self.max_len = loss, int(dim), int(heads), int(layers), int(max_len)
+        self.dropout, self.epochs, self.batch_size, self.lr = float(dropout), int(epochs), int(batch_size), float(lr)
+        self.weight_decay, self.n_negatives, self.gbce_t = float(weight_decay), int(n_negatives), float(gbce_t)
+        self.item_features, self.use_item_ids = tuple(item_features), bool(use_item_ids)
+        self.validate_every, self.patience, self.valid_per_user, self.k = validate_every, patience, valid_per_user, k
+        self.bucket_pool, self.seed, self.device, self.log_every = int(bucket_pool), int(seed), resolve_device(device), log_every
+
+    # ------------------------------------------------------------------------------------- fitting
+    def fit(self, interactions: pl.DataFrame, valid: pl.DataFrame | None = None, *,
+            item_features: pl.DataFrame | None = None) -> TransformerRecommender:
+        """Train on ``interactions`` (``user_id, item_id, timestamp``).
+
+        ``valid``: the validation period's events (same columns). Then every ``validate_every``
+        epochs the model is scored on next-item samples of that period (``valid_per_user`` random
+        events per user, each given all the user's earlier events in ``interactions`` and ``valid``;
+        :mod:`~seminar_lib.models.sequential.evaluation`), the best epoch's weights are kept and
+        training stops after ``patience`` validations without improvement.
+
+        ``item_features``: ``item_id`` and the categorical columns named in ``item_features=`` at
+        construction (string or list-of-strings columns, e.g. ml-100k's ``genres``).
+        """
+        require_columns(interactions.columns, (U, I, T), f"interactions passed to {self.name}.fit")
+        if self.item_features and item_features is None:
+            raise SchemaError(f"{self.name} was built with item_features={list(self.item_features)}: pass the "
+                              "item feature table as fit(..., item_features=items)")
+        self._valid_samples = None
+        if valid is not None and not valid.is_empty():
+            require_columns(valid.columns, (U, I, T), f"valid passed to {self.name}.fit")
+            both = pl.concat([interactions.select(U, I, T), valid.select(U, I, T)], how="vertical_relaxed")
+            self._valid_samples = next_item_samples(both, start=valid[T].min(), per_user=self.valid_per_user,
+                                                    seed=self.seed)
+        self._item_feature_table = item_features
+        try:
+            super().fit(interactions)
+        finally:
+            del self._valid_samples, self._item_feature_table
+        return self
+
+    def _fit(self, data: EncodedInteractions) -> None:
+        spec = get_loss(self.loss)
+        if data.n_items < 2:
+            raise ValueError(f"{self.name} needs at least 2 items, got {data.n_items}")
+        self.sequences_ = Sequences.from_events(data.user, data.item, data.timestamp, data.n_users)
+        train_rows = torch.nonzero(self.sequences_.lengths >= 2).flatten()
+        if train_rows.numel() == 0:
+            raise ValueError(f"{self.name}: no user has two events; nothing to train on")
+        self.n_train_sequences_ = int(train_rows.numel())
+        counts = target_counts(self.sequences_, train_rows, self.max_len, data.n_items, shifted=self.shifted_targets)
+        self.target_counts_ = counts
+        log_q = log_frequencies(counts).to(self.device) if spec.needs_log_q else None
+        generator = torch_generator(self.seed)  # shuffles, negatives, masks: one CPU stream
+        devices = ([self.device.index if self.device.index is not None else torch.cuda.current_device()]
+                   if self.device.type == "cuda" else [])
+        with torch.random.fork_rng(devices=devices):  # dropout: seeded, global state left untouched
+            torch.default_generator.manual_seed(self.seed)
+            if devices:
+                with torch.cuda.device(devices[0]):
+                    torch.cuda.manual_seed(self.seed)
+            self.net_ = self._build_network(data.n_items, generator).to(self.device)
+            optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr, betas=(0.9, 0.98),
+                                         weight_decay=self.weight_decay)
+            lengths = self.sequences_.lengths[train_rows]
+
+            def run_epoch(epoch: int) -> float:
+                batches = [self._training_batch(train_rows[idx], data.n_items, generator)
+                           for idx in length_bucketed_batches(lengths, self.batch_size, generator,
+                                                              pool_batches=self.bucket_pool)]
+                counts = [int((batch.targets > 0).sum()) for batch in batches]
+                per_batch = sum(counts) / len(counts)
+                total = torch.zeros((), dtype=torch.float64, device=self.device)
+                for batch, n in zip(batches, counts):
+                    loss = self._batch_loss(batch.to(self.device), spec, data.n_items, log_q, generator)
+                    optimizer.zero_grad(set_to_none=True)
+                    # every target weighs the same, whichever batch it is in: length-bucketed batches
+                    # of short sequences hold few targets, and a plain per-batch mean would favour them
+                    (loss * (n / per_batch)).backward()
+                    optimizer.step()
+                    total += loss.detach().double() * n
+                return float(total) / max(sum(counts), 1)
+
+            self.valid_samples_ = self._valid_samples
+            validate = self._validate if self.valid_samples_ is not None else None
+            trainer = Trainer(self.epochs, validate_every=self.validate_every, patience=self.patience,
+                              monitor=f"val_ndcg@{self.k}", log_every=self.log_every, name=self.name)
+            result = trainer.fit(self.net_, run_epoch, validate)
+        self.train_result_: TrainResult = result
+        self.history_ = result.history
+        self.epoch_seconds_ = result.epoch_seconds
+
+    def _build_network(self, n_items: int, generator: torch.Generator) -> TransformerBackbone:
+        offsets = values = None
+        n_features = 0
+        if self.item_features:
+            offsets, values, self.feature_names_ = self._encode_item_features(self._item_feature_table)
+            n_features = len(self.feature_names_)
+        encoder = ItemEncoder(n_items, self.dim, use_ids=self.use_item_ids, feature_offsets=offsets,
+                              feature_values=values, n_features=n_features, generator=generator)
+        return TransformerBackbone(encoder, self.max_len + self.extra_positions, heads=self.heads, layers=self.layers,
+                                   dropout=self.dropout, causal=self.causal, generator=generator)
+
+    def _encode_item_features(self, table: pl.DataFrame) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """CSR ``(offsets, values)`` of ``column=value`` tokens per item (model order), and the names."""
+        require_columns(table.columns, (I, *self.item_features), "item_features table")
+        table = table.filter(self.items_.contains(table[I].cast(self.items_.ids.dtype, strict=False)))
+        pieces = []
+        for column in self.item_features:
+            col = table.select(I, pl.col(column).alias("value"))
+            if isinstance(col.schema["value"], pl.List):
+                col = col.explode("value")
+            pieces.append(col.drop_nulls("value").select(
+                I, (pl.lit(f"{column}=") + pl.col("value").cast(pl.String)).alias("token")))
+        tokens = pl.concat(pieces).unique(maintain_order=True)
+        names = sorted(tokens["token"].unique().to_list())
+        item = self.items_.transform(tokens[I].cast(self.items_.ids.dtype)).to_numpy()
+        value = tokens["token"].replace_strict(names, list(range(len(names))), return_dtype=pl.Int64).to_numpy()
+        order = np.lexsort((value, item))
+        counts = np.bincount(item, minlength=len(self.items_))
+        offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
+        return offsets, torch.from_numpy(value[order]), names
+
+    @abstractmethod
+    def _training_batch(self, rows: torch.Tensor, n_items: int, generator: torch.Generator) -> SequenceBatch:
+        """The training batch of sequences ``rows`` of :attr:`sequences_`."""
+
+    def _batch_loss(self, batch: SequenceBatch, spec, n_items: int, log_q: torch.Tensor | None,
+                    generator: torch.Generator) -> torch.Tensor:
+        """Forward the batch, pick the target positions, apply the loss (the mean over the targets)."""
+        table = self.net_.items()
+        hidden = self.net_(batch.inputs, batch.lengths, table)
+        where = batch.targets > 0
+        positives = batch.targets[where] - 1
+        negatives = sequence = None
+        if spec.needs_negatives:
+            if spec.negatives_per_sequence:
+                negatives = torch.randint(0, n_items, (batch.targets.shape[0], self.n_negatives), generator=generator,
+                                          device=generator.device).to(self.device)
+                sequence = where.nonzero()[:, 0]
+            else:
+                negatives = sample_negatives(positives, n_items, self.n_negatives, generator)
+        inputs = LossInputs(hidden[where], positives, table[1:n_items + 1], negatives=negatives, sequence=sequence,
+                            log_q=log_q, n_negatives=self.n_negatives, gbce_t=self.gbce_t, generator=generator)
+        return spec.compute(inputs)
+
+    def _validate(self) -> dict[str, float]:
+        report = evaluate_next_item(self, self.valid_samples_, k=self.k, metrics=("ndcg", "hit_rate"), with_coverage=False)
+        return {f"val_{row['metric']}@{row['k']}": row["value"] for row in report.metrics.iter_rows(named=True)}
+
+    # ------------------------------------------------------------------------------------- scoring
+    @abstractmethod
+    def _inference_inputs(self, sequences: Sequences, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(tokens, lengths, has_history)``: inputs whose output at ``lengths − 1`` scores the next item."""
+
+    def _score(self, batch: UserBatch, chunk: int = 256) -> torch.Tensor:
+        """Scores from each user's last ``max_len`` events: the given interactions' events in time
+        order, or the fit-time sequence of a known user when no interactions were passed."""
+        if batch.timed_events is not None:
+            sequences, rows = Sequences.from_batch_events(batch.events, len(batch.user)), torch.arange(len(batch.user))
+        else:
+            if (batch.user < 0).any():
+                raise ValueError("users unseen at fit need their history passed as interactions=")
+            sequences, rows = self.sequences_, torch.tensor(batch.user, dtype=torch.long)
+        with self._eval_mode():
+            vectors = self.net_.items.item_vectors()
+            table = self.net_.items()
+            pieces = []
+            for part in rows.split(chunk):
+                tokens, lengths, has_history = self._inference_inputs(sequences, part)
+                tokens, lengths = tokens.to(self.device), lengths.to(self.device).clamp(min=1)
+                if tokens.shape[1] == 0:
+                    tokens = tokens.new_zeros(tokens.shape[0], 1)
+                hidden = self.net_(tokens, lengths, table)
+                last = hidden[torch.arange(tokens.shape[0], device=self.device), lengths - 1]
+                scores = last @ vectors.T
+                pieces.append(scores.masked_fill(~has_history.to(self.device)[:, None], -torch.inf))
+        return torch.cat(pieces) if pieces else torch.empty(0, vectors.shape[0], device=self.device)
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        was_training = self.net_.training
+        self.net_.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.net_.train(was_training)
+
+    def item_embeddings(self) -> torch.Tensor:
+        """``n_items × dim`` output item vectors (id + features), in ``self.items_`` order, for
+        ``similar_items`` (cosine)."""
+        self._check_fitted()
+        with torch.no_grad():
+            return self.net_.items.item_vectors().detach()
+
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        if not hasattr(self, "net_"):
+            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")
