@@ -37,18 +37,21 @@ $(BIN)/python:
 NBVAL := -p no:python --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout 900 -p no:cacheprovider -o addopts="" -o testpaths=""
 
+# Two workers: every notebook and model test pins torch to one thread, so two run side by side on two cores.
+WORKERS ?= 2
+
 test:
-	TQDM_DISABLE=1 $(BIN)/python -m pytest
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) notebooks/; fi
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -n $(WORKERS)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(MAKE) --no-print-directory nbval; fi
 
 nbval:
-	TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) notebooks/
+	TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) -n $(WORKERS) --dist loadscope notebooks/
 
 notebooks:
 	TQDM_DISABLE=1 $(BIN)/python -m seminar_lib.course run --write-back
 
 test-fast:
-	TQDM_DISABLE=1 $(BIN)/python -m pytest -m "not slow and not gpu and not network"
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -n $(WORKERS) -m "not slow and not gpu and not network"
 
 course:
 	$(BIN)/python -m seminar_lib.course run $(ARGS)

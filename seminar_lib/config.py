@@ -45,6 +45,18 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"epochs": 10, "bootstrap": 1000},
         "full": {"epochs": 40, "bootstrap": 2000},
     },
+    "05_sasrec_losses": {
+        "smoke": {"epochs": 10, "max_len": 200, "batch_size": 128, "validate_every": 2, "valid_per_user": 5,
+                  "test_per_user": 10, "bootstrap": 1000},
+        "full": {"epochs": 100, "max_len": 200, "batch_size": 128, "validate_every": 5, "valid_per_user": None,
+                 "test_per_user": None, "bootstrap": 2000},
+    },
+    "06_bert4rec_and_practice": {
+        "smoke": {"epochs": 10, "mask_prob": 0.3, "cv_folds": 2, "cv_days": 14, "cv_epochs": 8, "test_per_user": 10,
+                  "bootstrap": 1000},
+        "full": {"epochs": 100, "mask_prob": 0.2, "cv_folds": 3, "cv_days": 7, "cv_epochs": 50, "test_per_user": None,
+                 "bootstrap": 2000},
+    },
 }
 
 

@@ -83,7 +83,8 @@ class Report:
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
     def to_markdown(self) -> str:
-        pending = f" (+ up to {self.pending:g} after manual review)" if self.pending else ""
+        room = min(self.pending, self.total - self.earned)  # manual points can add at most up to the cap
+        pending = f" (+ up to {room:g} after manual review)" if self.pending else ""
         lines = [f"# {self.assignment}: {self.earned:g} / {self.total:g} points{pending}", "",
                  f"submission: `{self.submission}` · graded in {self.seconds:.0f} s", "",
                  "| item | points | earned | reason |", "| --- | --- | --- | --- |"]

@@ -326,3 +326,82 @@ def test_errors(synthetic):
             synthetic.interactions)
     with pytest.raises(RuntimeError, match="not fitted"):
         DSSM().user_embeddings()
+
+
+# --------------------------------------------------------------------- hooks (homework 2)
+def test_a_callable_loss_is_a_pairwise_loss_on_scaled_similarities(synthetic, split):
+    from seminar_lib.models.dssm import DSSMLoss, resolve_loss
+
+    def my_bpr(pos, neg):
+        return bpr_loss(pos, neg)
+
+    builtin, custom = make(synthetic, loss="bpr").fit(split.train), make(synthetic, loss=my_bpr).fit(split.train)
+    assert custom.name == "DSSM(my_bpr)" and resolve_loss(my_bpr).needs_negatives and resolve_loss(my_bpr).scaled
+    for pa, pb in zip(builtin.net_.parameters(), custom.net_.parameters()):  # same negatives, same scaled inputs
+        assert torch.equal(pa, pb)
+    # a DSSMLoss chooses raw similarities itself: the triplet written by hand is the registered one
+    hand = DSSMLoss(lambda pos, neg: triplet_loss(pos, neg, margin=0.3), needs_negatives=True, scaled=False)
+    a, b = make(synthetic, loss="triplet", margin=0.3).fit(split.train), make(synthetic, loss=hand).fit(split.train)
+    assert a.history_.equals(b.history_)
+
+
+def test_callable_loss_errors(synthetic, split):
+    from seminar_lib.models.dssm import DSSMLoss
+
+    with pytest.raises(ValueError, match="must return a scalar tensor, got shape"):
+        make(synthetic, loss=lambda pos, neg: neg - pos[:, None]).fit(split.train)
+    with pytest.raises(ValueError, match="pairwise"):
+        DSSM(loss=DSSMLoss(in_batch_softmax_loss, needs_negatives=False, scaled=True))
+    with pytest.raises(ValueError, match="callable"):
+        DSSM(loss=3)
+
+
+class SumOfEmbeddings(torch.nn.Module):
+    """A feature module for the ``features=`` hook: ``Σ_l weight · E[index]``, padding row included."""
+
+    calls = 0
+
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        self.table = torch.nn.Embedding(size + 1, dim, padding_idx=size)
+
+    def forward(self, index, weight):
+        SumOfEmbeddings.calls += 1
+        return (self.table(index) * weight[..., None]).sum(1)
+
+
+def test_feature_factory_builds_the_feature_inputs(synthetic, split):
+    SumOfEmbeddings.calls = 0
+    model = make(synthetic, features=SumOfEmbeddings, embedding_dim=16, epochs=1).fit(split.train)
+    modules = [m for m in model.net_.modules() if isinstance(m, SumOfEmbeddings)]
+    assert len(modules) == 2 and SumOfEmbeddings.calls > 0  # one for the users' features, one for the items'
+    sizes = {m.table.num_embeddings - 1 for m in modules}
+    assert sizes == {model.user_encoder_.size, model.item_encoder_.size}
+    assert all(m.table.embedding_dim == 16 for m in modules)
+    recos = model.recommend(split.train["user_id"].unique().head(10), k=5)
+    assert recos.height == 50 and recos["score"].is_finite().all()
+    with pytest.raises(ValueError, match=r"must map index .* to \(\d+, 16\)"):
+        make(synthetic, features=lambda size, dim: SumOfEmbeddings(size, dim + 1), embedding_dim=16).fit(split.train)
+    with pytest.raises(TypeError, match="must build a torch.nn.Module"):
+        make(synthetic, features=lambda size, dim: "not a module").fit(split.train)
+
+
+def test_tower_factory_replaces_the_mlp_towers(synthetic, split):
+    from seminar_lib.models.dssm import Tower
+
+    built = []
+
+    def factory(in_dim, out_dim):
+        built.append((in_dim, out_dim))
+        return Tower(in_dim, (128,), out_dim, dropout=0.1, norm="layer")
+
+    default, custom = make(synthetic).fit(split.train), make(synthetic, tower=factory).fit(split.train)
+    assert built == [(custom.net_.user_tower.net[0].in_features, 64), (custom.net_.item_tower.net[0].in_features, 64)]
+    for pa, pb in zip(default.net_.parameters(), custom.net_.parameters()):  # the default towers, built by a factory
+        assert torch.equal(pa, pb)
+    small = make(synthetic, tower=lambda i, o: torch.nn.Sequential(torch.nn.Linear(i, o)), epochs=1).fit(split.train)
+    assert isinstance(small.net_.user_tower, torch.nn.Sequential) and len(small.net_.user_tower) == 1
+    with pytest.raises(TypeError, match="must build a torch.nn.Module"):
+        make(synthetic, tower=lambda i, o: None).fit(split.train)
+    with pytest.raises(ValueError, match="tower must be None or a factory"):
+        DSSM(tower="mlp")

@@ -83,8 +83,10 @@ def test_private_parts_are_excluded_from_the_student_release(tmp_path):
 def test_report_caps_points_and_lists_manual_items():
     from seminar_lib.grade import Item, Report
 
-    report = Report("hw", "sub", items=[Item("a", 20, 20.0), Item("b", 10, 10.0), Item("c", 5, manual=True)],
+    report = Report("hw", "sub", items=[Item("a", 20, 20.0), Item("b", 10, 0.0), Item("c", 8, manual=True)],
                     max_points=25)
-    assert report.total == 25 and report.earned == 25 and report.pending == 5
+    assert report.total == 25 and report.earned == 20 and report.pending == 8
     text = report.to_markdown()
-    assert "25 / 25 points (+ up to 5 after manual review)" in text and "| c | 5 | manual |" in text
+    assert "20 / 25 points (+ up to 5 after manual review)" in text and "| c | 8 | manual |" in text
+    report.items[1].earned = 10.0
+    assert report.earned == 25 and "(+ up to 0 after manual review)" in report.to_markdown()

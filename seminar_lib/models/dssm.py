@@ -55,6 +55,16 @@ the batch, ``N`` the negatives per positive, :math:`\tau` the temperature):
   often than uniform sampling would; subtracting :math:`\log q` undoes that bias. Rows whose item
   is the row's own positive (another user's copy of it) are masked, not treated as negatives.
   (Training computes the same value on the batch's distinct items: :func:`in_batch_softmax_loss_unique`.)
+* **your own** (homework 2): ``DSSM(loss=fn)`` with any callable ``fn(pos (B,), neg (B, N)) → scalar
+  tensor`` — it gets the sampled negatives like ``bpr``, and the similarities divided by the
+  temperature (``temperature=1.0`` gives it the raw ones); a :class:`DSSMLoss` with
+  ``needs_negatives=True`` chooses ``scaled`` itself. See :func:`resolve_loss`.
+
+**Hooks** (homework 2) swap parts of the network for your own modules, with the training loop,
+sampling and scoring unchanged: ``features=factory`` builds each feature input layer as
+``factory(size, embedding_dim)`` (a module ``forward(index (n, L), weight (n, L)) → (n,
+embedding_dim)``, like :class:`FeatureInput`'s ``EmbeddingBag``), and ``tower=factory`` builds both
+towers as ``factory(in_dim, out_dim)`` (a module ``(B, in_dim) → (B, out_dim)``) instead of :class:`Tower`.
 
 **Negatives** (triplet, bpr) are uniform over the catalogue, never the positive
 (:func:`seminar_lib.training.sample_negatives`), and with ``exclude_seen`` (default) redrawn while
@@ -186,6 +196,42 @@ LOSSES: dict[str, DSSMLoss] = {
     "softmax": DSSMLoss(in_batch_softmax_loss, needs_negatives=False, scaled=True),
 }
 
+LossSpec = str | DSSMLoss | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def resolve_loss(loss: LossSpec) -> DSSMLoss:
+    """The :class:`DSSMLoss` that ``DSSM(loss=...)`` trains with.
+
+    ``loss``: a name in :data:`LOSSES`; a :class:`DSSMLoss` with ``needs_negatives=True`` (its ``fn``
+    is called as ``fn(pos, neg)``); or any callable ``fn(pos, neg) → scalar tensor`` — a *pairwise*
+    loss on the similarities of the positives ``pos`` (``(B,)``) and of the sampled negatives ``neg``
+    (``(B, n_negatives)``), divided by the temperature (as ``bpr``'s).
+
+    >>> resolve_loss("bpr").scaled, resolve_loss(lambda pos, neg: (neg - pos[:, None]).mean()).needs_negatives
+    (True, True)
+    """
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)} or pass a callable "
+                             "fn(pos (B,), neg (B, N)) -> scalar tensor")
+        return LOSSES[loss]
+    if isinstance(loss, DSSMLoss):
+        if not loss.needs_negatives:
+            raise ValueError("a custom DSSMLoss must be pairwise (needs_negatives=True): it is called as "
+                             "fn(pos (B,), neg (B, N)); the in-batch softmax is loss='softmax'")
+        return loss
+    if callable(loss):
+        return DSSMLoss(loss, needs_negatives=True, scaled=True)
+    raise ValueError(f"loss must be a name in {sorted(LOSSES)}, a DSSMLoss or a callable fn(pos, neg), got {loss!r}")
+
+
+def loss_name(loss: LossSpec) -> str:
+    """A short name of a loss for ``DSSM.name``: the registry key, or the function's name."""
+    if isinstance(loss, str):
+        return loss
+    fn = loss.fn if isinstance(loss, DSSMLoss) else loss
+    return getattr(fn, "__name__", type(fn).__name__)
+
 
 # ------------------------------------------------------------------------------ tensor helpers
 def ragged_rows(indptr: torch.Tensor, values: torch.Tensor,
@@ -288,19 +334,36 @@ class Tower(nn.Module):
         return self.net(x)
 
 
+FeatureFactory = Callable[[int, int], nn.Module]
+TowerFactory = Callable[[int, int], nn.Module]
+
+
 class FeatureInput(nn.Module):
     """Turns rows of :class:`~seminar_lib.features.EncodedFeatures` (``index``, ``weight``: ``(B, L)``)
     into a tower's input: ``"onehot"`` → the ``(B, size)`` multi-hot matrix (what the seed fed to
     its first ``Linear``); ``"embedding"`` → ``(B, dim)`` sums of learned token embeddings (unknown
-    tokens start at 0)."""
+    tokens start at 0); a callable ``factory`` → the module ``factory(size, dim)`` (kept as
+    ``self.custom``), whose ``forward(index, weight)`` must return ``(B, dim)``. ``index`` holds codes
+    ``0..size``: ``size`` is the padding, always with weight 0."""
 
-    def __init__(self, mode: str, size: int, dim: int, unknown: Sequence[int], generator: torch.Generator) -> None:
+    def __init__(self, mode: str | FeatureFactory, size: int, dim: int, unknown: Sequence[int],
+                 generator: torch.Generator) -> None:
         super().__init__()
         self.size = size
         self.out_dim = size if mode == "onehot" else dim
         self.bag = embedding_bag(size, dim, generator=generator, unknown_codes=unknown) if mode == "embedding" else None
+        self.custom = mode(size, dim) if callable(mode) else None
+        if self.custom is not None and not isinstance(self.custom, nn.Module):
+            raise TypeError(f"features={mode!r} must build a torch.nn.Module, got {type(self.custom).__name__}")
 
     def forward(self, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if self.custom is not None:
+            out = self.custom(index, weight)
+            if not isinstance(out, torch.Tensor) or out.shape != (index.shape[0], self.out_dim):
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(f"the feature module {type(self.custom).__name__} must map index {tuple(index.shape)} "
+                                 f"to ({index.shape[0]}, {self.out_dim}), got {got}")
+            return out
         if self.bag is None:
             x = torch.zeros(index.shape[0], self.size + 1, dtype=weight.dtype, device=index.device)
             return x.scatter_add_(1, index, weight)[:, : self.size]
@@ -311,15 +374,19 @@ class DSSMNet(nn.Module):
     r"""The two towers and their input layers (see the module docstring for the inputs).
 
     ``item_features``: encoded features of every item (row = dense item index), kept as buffers.
+    ``features``: ``"embedding"``, ``"onehot"`` or a factory of feature modules (:class:`FeatureInput`);
+    ``tower``: None (an MLP :class:`Tower` from ``hidden``, ``dropout``, ``norm``, ``residual_blocks``)
+    or a factory ``tower(in_dim, out_dim) → nn.Module`` called for the user tower, then the item tower.
     Token and item-id embeddings start as :math:`\mathcal N(0, 1/d)`; the history table as
     :math:`\mathcal N(0, 1)`, because the history input is a *mean* over ~100 rows (std ≈ 1/√|H|),
     which puts it on the scale of the feature embeddings.
     """
 
     def __init__(self, *, n_items: int, user_feature_size: int | None, user_unknown: Sequence[int],
-                 item_features: EncodedFeatures | None, item_unknown: Sequence[int], features: str, history: str,
-                 item_ids: bool, embedding_dim: int, hidden: Sequence[int], out_dim: int, dropout: float,
-                 norm: str | None, residual_blocks: int, generator: torch.Generator) -> None:
+                 item_features: EncodedFeatures | None, item_unknown: Sequence[int], features: str | FeatureFactory,
+                 history: str, item_ids: bool, embedding_dim: int, hidden: Sequence[int], out_dim: int, dropout: float,
+                 norm: str | None, residual_blocks: int, generator: torch.Generator,
+                 tower: TowerFactory | None = None) -> None:
         super().__init__()
         e = embedding_dim
         self.history = history
@@ -346,8 +413,17 @@ class DSSMNet(nn.Module):
         if item_in == 0:
             raise ValueError("the item tower has no input: set item_ids=True or give item features "
                              "(item_features= and preset=)")
-        self.user_tower = Tower(user_in, hidden, out_dim, dropout=dropout, norm=norm, residual_blocks=residual_blocks)
-        self.item_tower = Tower(item_in, hidden, out_dim, dropout=dropout, norm=norm, residual_blocks=residual_blocks)
+        if tower is None:
+            self.user_tower = Tower(user_in, hidden, out_dim, dropout=dropout, norm=norm,
+                                    residual_blocks=residual_blocks)
+            self.item_tower = Tower(item_in, hidden, out_dim, dropout=dropout, norm=norm,
+                                    residual_blocks=residual_blocks)
+        else:
+            self.user_tower, self.item_tower = tower(user_in, out_dim), tower(item_in, out_dim)
+            for side, module in (("user", self.user_tower), ("item", self.item_tower)):
+                if not isinstance(module, nn.Module):
+                    raise TypeError(f"tower={tower!r} must build a torch.nn.Module, got {type(module).__name__} "
+                                    f"for the {side} tower")
 
     def history_weights(self) -> torch.Tensor:
         """``W`` (``n_items × embedding_dim``) pooled over a user's history."""
@@ -385,7 +461,9 @@ class DSSM(Recommender):
     r"""Two-tower DSSM with user/item features and the user's history (see the module docstring).
 
     Args:
-        loss: ``"softmax"`` (in-batch sampled softmax with logQ), ``"bpr"`` or ``"triplet"``.
+        loss: ``"softmax"`` (in-batch sampled softmax with logQ), ``"bpr"``, ``"triplet"``, or your own
+            pairwise loss: a callable ``fn(pos (B,), neg (B, n_negatives)) → scalar tensor`` on the
+            similarities divided by the temperature, or a :class:`DSSMLoss` (see :func:`resolve_loss`).
         similarity: ``"cosine"`` or ``"dot"`` — used in training *and* for ranking.
         temperature: :math:`\tau` dividing the similarities given to ``bpr`` and ``softmax``
             (cosine lies in [−1, 1]: without it the softmax is nearly flat). None: 0.1 for cosine,
@@ -400,14 +478,20 @@ class DSSM(Recommender):
         preset: which columns and how — a name in :data:`seminar_lib.features.PRESETS`
             (``"ml-100k"``, ``"ml-1m"``, ``"synthetic"``, ``"kion"``) or a
             :class:`~seminar_lib.features.FeaturePreset`.
-        features: ``"embedding"`` (learned token embeddings, summed) or ``"onehot"`` (the multi-hot
-            vector into the first layer, as in the seed).
+        features: ``"embedding"`` (learned token embeddings, summed), ``"onehot"`` (the multi-hot
+            vector into the first layer, as in the seed), or a factory ``(size, embedding_dim) →
+            nn.Module`` (e.g. a class) whose ``forward(index (n, L), weight (n, L))`` returns
+            ``(n, embedding_dim)`` — built once for the user and once for the item features
+            (:class:`FeatureInput`).
         history: ``"bag"``, ``"embedding"`` (tied to the item-id embeddings; needs ``item_ids``) or ``"none"``.
         item_ids: give the item tower a learned id embedding (else it sees features only, so it can
             embed any item from its features).
         embedding_dim: size of token, id and history embeddings.
         hidden: hidden layer sizes of both towers; ``out_dim``: the size ``d`` of user/item vectors.
         dropout, norm (``"layer"``, ``"batch"``, None), residual_blocks: tower options (:class:`Tower`).
+        tower: None (the :class:`Tower` MLP above), or a factory ``(in_dim, out_dim) → nn.Module``
+            mapping ``(B, in_dim) → (B, out_dim)``, called for the user tower and then for the item
+            tower; ``hidden``, ``dropout``, ``norm`` and ``residual_blocks`` are then unused.
         epochs: maximum passes over the distinct training pairs; ``patience``: with ``valid``, stop
             after this many validations without a better nDCG@10 and restore the best weights.
         batch_size, lr, weight_decay: Adam on mini-batches of pairs.
@@ -464,20 +548,23 @@ class DSSM(Recommender):
 
     scores_from_history = True
 
-    def __init__(self, loss: str = "softmax", *, similarity: Similarity = "cosine", temperature: float | None = None,
-                 margin: float = 0.5, n_negatives: int = 4, exclude_seen: bool = True, logq: bool = True,
-                 user_features: pl.DataFrame | None = None, item_features: pl.DataFrame | None = None,
-                 preset: str | FeaturePreset | None = None, features: Literal["embedding", "onehot"] = "embedding",
+    def __init__(self, loss: LossSpec = "softmax", *, similarity: Similarity = "cosine",
+                 temperature: float | None = None, margin: float = 0.5, n_negatives: int = 4, exclude_seen: bool = True,
+                 logq: bool = True, user_features: pl.DataFrame | None = None,
+                 item_features: pl.DataFrame | None = None, preset: str | FeaturePreset | None = None,
+                 features: Literal["embedding", "onehot"] | FeatureFactory = "embedding",
                  history: Literal["bag", "embedding", "none"] = "bag", item_ids: bool = True,
                  embedding_dim: int = 64, hidden: Sequence[int] = (128,), out_dim: int = 64, dropout: float = 0.1,
-                 norm: Literal["layer", "batch"] | None = "layer", residual_blocks: int = 0, epochs: int = 10,
-                 patience: int = 5, batch_size: int = 1024, lr: float = 3e-3, weight_decay: float = 0.0,
-                 seed: int = 0, device: str | torch.device = "auto", log_every: int | None = 5,
-                 validate_every: int = 1) -> None:
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
+                 norm: Literal["layer", "batch"] | None = "layer", residual_blocks: int = 0,
+                 tower: TowerFactory | None = None, epochs: int = 10, patience: int = 5, batch_size: int = 1024,
+                 lr: float = 3e-3, weight_decay: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
+                 log_every: int | None = 5, validate_every: int = 1) -> None:
+        resolve_loss(loss)  # raises for an unknown name or a non-pairwise DSSMLoss
         _choice("similarity", similarity, ("cosine", "dot"))
-        _choice("features", features, ("embedding", "onehot"))
+        if not callable(features):
+            _choice("features", features, ("embedding", "onehot"))
+        if tower is not None and not callable(tower):
+            raise ValueError(f"tower must be None or a factory (in_dim, out_dim) -> nn.Module, got {tower!r}")
         _choice("history", history, ("bag", "embedding", "none"))
         _choice("norm", norm, ("layer", "batch", None))
         for name, value in (("n_negatives", n_negatives), ("embedding_dim", embedding_dim), ("out_dim", out_dim),
@@ -516,6 +603,7 @@ class DSSM(Recommender):
         self.features, self.history, self.item_ids = features, history, bool(item_ids)
         self.embedding_dim, self.hidden, self.out_dim = int(embedding_dim), hidden, int(out_dim)
         self.dropout, self.norm, self.residual_blocks = float(dropout), norm, int(residual_blocks)
+        self.tower = tower
         self.epochs, self.patience, self.batch_size = int(epochs), int(patience), int(batch_size)
         self.lr, self.weight_decay, self.seed = float(lr), float(weight_decay), int(seed)
         self.device = resolve_device(device)
@@ -523,7 +611,7 @@ class DSSM(Recommender):
 
     @property
     def name(self) -> str:
-        return f"DSSM({self.loss})"
+        return f"DSSM({loss_name(self.loss)})"
 
     # ------------------------------------------------------------------------------------- fit
     def fit(self, interactions: pl.DataFrame, valid: pl.DataFrame | None = None) -> DSSM:
@@ -549,7 +637,7 @@ class DSSM(Recommender):
             self.item_encoder_ = FeatureEncoder(preset.items, I).fit(self.item_features, ids=self.items_.ids)
 
     def _fit(self, data: EncodedInteractions) -> None:
-        spec = LOSSES[self.loss]
+        spec = resolve_loss(self.loss)
         if data.n_items < 2:
             raise ValueError(f"{self.name} needs at least 2 items, got {data.n_items}")
         valid = self._warm_valid(self._valid)
@@ -570,7 +658,7 @@ class DSSM(Recommender):
             item_features=item_feats, item_unknown=unknown_codes(self.item_encoder_) if self.item_encoder_ else (),
             features=self.features, history=self.history, item_ids=self.item_ids, embedding_dim=self.embedding_dim,
             hidden=self.hidden, out_dim=self.out_dim, dropout=self.dropout, norm=self.norm,
-            residual_blocks=self.residual_blocks, generator=generator)
+            residual_blocks=self.residual_blocks, generator=generator, tower=self.tower)
 
     def _train(self, data: EncodedInteractions, spec: DSSMLoss, valid: pl.DataFrame | None,
                generator: torch.Generator) -> None:
@@ -658,7 +746,11 @@ class DSSM(Recommender):
         neg = scale * torch.einsum("bd,bnd->bn", user_vec, neg_vec)                 # (B, N)
         if self.loss == "triplet":
             return triplet_loss(pos, neg, self.margin)
-        return bpr_loss(pos, neg)
+        loss = spec.fn(pos, neg)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"the loss {loss_name(self.loss)} must return a scalar tensor, got {got}")
+        return loss
 
     @property
     def _n_items(self) -> int:
