@@ -1,9 +1,15 @@
-"""Small pieces shared by the course's torch training loops (MF, DSSM, SASRec).
+"""The course's torch training: one epoch loop and the small pieces it and the models share.
 
+* :class:`Trainer` — *the* epoch loop of every torch model (MF, DSSM, SASRec, BERT4Rec): epochs,
+  periodic validation, early stopping, the best checkpoint, the progress bar and log lines; a model
+  supplies only ``run_epoch(epoch) → mean loss`` and ``validate() → {name: value}``;
 * :func:`epoch_batches` — a seeded shuffle of ``0..n−1`` cut into index batches on the device;
+* :func:`train_batches` — one epoch of optimizer steps over such batches, returning the mean loss
+  (the ``run_epoch`` of MF and DSSM);
 * :func:`sample_negatives` — uniform negatives that never equal the positive;
 * :class:`History` — per-epoch records, as a polars frame for training-curve plots;
-* :func:`format_log_line` / :func:`should_log` — the fixed-format line a loop prints every few epochs.
+* :func:`format_log_line` / :func:`should_log` — the fixed-format line a loop prints every few epochs;
+* :func:`check_finite` — a clear error when the loss diverges.
 
 Randomness always comes from an explicit ``torch.Generator`` on the CPU (see
 :func:`seminar_lib.repro.torch_generator`); the random numbers are drawn there and the result is
@@ -11,17 +17,23 @@ moved to the device, so a run on a GPU sees the same shuffles and negatives as a
 Nothing here touches the global random state, so e.g. validation between epochs cannot change
 what training draws next.
 
-Taught in notebook 03 (matrix factorization); reused by the DSSM and SASRec notebooks.
+Taught in notebook 03 (matrix factorization); reused by the DSSM and SASRec notebooks (notebook 05,
+§ training, teaches :class:`Trainer`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 import torch
+from torch import nn
+
+from seminar_lib.progress import track
 
 
 def epoch_batches(n: int, batch_size: int, generator: torch.Generator | None = None, *,
@@ -51,6 +63,31 @@ def epoch_batches(n: int, batch_size: int, generator: torch.Generator | None = N
     else:
         order = torch.randperm(n, generator=generator, device=generator.device).to(device)
     yield from order.split(batch_size)
+
+
+def train_batches(batches: Iterable[torch.Tensor], batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                  optimizer: torch.optim.Optimizer) -> float:
+    """One epoch of optimizer steps: for each index batch ``idx`` (``(B,)``, e.g. from
+    :func:`epoch_batches`), ``loss = batch_loss(idx)`` (a scalar mean over the batch's examples), then
+    ``zero_grad → backward → step``. Returns the epoch's mean loss per example (each batch weighted by
+    its size, so a short last batch counts for what it holds).
+
+    >>> w = torch.nn.Parameter(torch.zeros(()))
+    >>> round(train_batches(epoch_batches(3, 2), lambda idx: (w - 1) ** 2, torch.optim.SGD([w], lr=0.5)), 4)
+    0.6667
+    """
+    total: torch.Tensor | None = None
+    n = 0
+    for idx in batches:
+        loss = batch_loss(idx)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if total is None:
+            total = torch.zeros((), device=loss.device)
+        total += loss.detach() * idx.shape[0]
+        n += idx.shape[0]
+    return float(total) / n if total is not None else 0.0
 
 
 def sample_negatives(positives: torch.Tensor, n_items: int, n_negatives: int = 1,
@@ -167,3 +204,122 @@ def check_finite(loss: float, epoch: int, model: str) -> None:
     """Raise a clear error when training diverged (NaN / inf loss) instead of recommending garbage."""
     if not math.isfinite(loss):
         raise FloatingPointError(f"{model}: the loss became {loss} at epoch {epoch}; lower lr or add weight_decay")
+
+
+# ------------------------------------------------------------------------------------ the epoch loop
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` did: the ``history`` frame, the best validated epoch and value of
+    ``monitor`` (None without validation), epochs run, whether it stopped early, and the training
+    seconds of each epoch."""
+
+    history: pl.DataFrame
+    best_epoch: int | None
+    best_value: float | None
+    epochs_run: int
+    stopped_early: bool
+    epoch_seconds: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    """A generic epoch loop with periodic validation, early stopping and the best checkpoint.
+
+    The one training loop of the course's torch models: :class:`~seminar_lib.models.mf.MatrixFactorization`
+    (notebook 03), :class:`~seminar_lib.models.dssm.DSSM` (04), SASRec and BERT4Rec (05–06; notebook 05,
+    § training, teaches it) all train through it. It knows nothing about recommenders: it calls
+    ``run_epoch(epoch) → mean loss`` (the model's batches, negatives and optimizer steps) and, every
+    ``validate_every`` epochs (and after the last one), ``validate() → {name: value}`` (in ``eval``
+    mode, under ``torch.no_grad``). It
+
+    * keeps the weights of the best validation result (a copy of the ``state_dict``), stops after
+      ``patience`` validations without improvement of ``monitor``, and restores the best weights at
+      the end — the model you get is the one that validated best, not the last one;
+    * shows a :func:`~seminar_lib.progress.track` bar over epochs and prints the fixed-format line of
+      :func:`format_log_line` every ``log_every`` epochs (and at the stop), then, after a run with
+      validation, ``best epoch   N  val_ndcg@10 0.1234`` (``  (stopped early)`` when it stopped),
+      so a notebook's printed output is the same on every run;
+    * records a :class:`History` (``epoch, loss`` and validation metrics, null on epochs without
+      validation) for training-curve plots, and the wall-clock seconds of each epoch's training
+      (validation excluded);
+    * raises on a NaN / inf loss (:func:`check_finite`).
+
+    Randomness is not its business: ``run_epoch`` draws from the model's own training generator and
+    ``validate`` from none (SASRec's validation samples are fixed before training; MF and DSSM
+    validate by recommending, which draws nothing), so how often one validates never changes what
+    training draws — in the seed, the negatives drawn for validation came from the same stream as
+    training's.
+
+    Args:
+        epochs: the most epochs to run.
+        validate_every: validate after every this many epochs (and after the last epoch).
+        patience: stop after this many validations in a row without improving ``monitor`` by more
+            than ``min_delta``; None: never stop early.
+        monitor: the validation metric to maximise (a key of what ``validate`` returns).
+        log_every: print a log line every this many epochs (and at the last one); None: silent.
+        name: the progress bar's label and the model name in error messages.
+    """
+
+    def __init__(self, epochs: int, *, validate_every: int = 1, patience: int | None = None,
+                 monitor: str = "val_ndcg@10", min_delta: float = 0.0, log_every: int | None = 1,
+                 name: str = "model") -> None:
+        if epochs < 0:
+            raise ValueError(f"epochs must be non-negative, got {epochs}")
+        if validate_every < 1:
+            raise ValueError(f"validate_every must be positive, got {validate_every}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be positive or None, got {patience}")
+        if log_every is not None and log_every < 1:
+            raise ValueError(f"log_every must be positive or None, got {log_every}")
+        self.epochs, self.validate_every, self.patience = epochs, validate_every, patience
+        self.monitor, self.min_delta, self.log_every, self.name = monitor, min_delta, log_every, name
+
+    def fit(self, module: nn.Module, run_epoch: Callable[[int], float],
+            validate: Callable[[], Mapping[str, float]] | None = None) -> TrainResult:
+        """Train ``module`` with ``run_epoch(epoch)`` (1-based; returns the epoch's mean loss).
+
+        With ``validate``, the best weights (by ``monitor``) are restored into ``module`` at the end.
+        ``module`` is left in ``eval`` mode.
+        """
+        history = History()
+        seconds: list[float] = []
+        best_value: float | None = None
+        best_epoch: int | None = None
+        best_state: dict[str, torch.Tensor] | None = None
+        bad_validations = 0
+        stopped = False
+        epoch = 0
+        bar = track(range(1, self.epochs + 1), desc=self.name)
+        for epoch in bar:
+            start = time.perf_counter()
+            module.train()
+            loss = float(run_epoch(epoch))
+            seconds.append(time.perf_counter() - start)
+            check_finite(loss, epoch, self.name)
+            metrics: dict[str, float | None] = {}
+            if validate is not None and should_log(epoch, self.validate_every, self.epochs):
+                module.eval()
+                with torch.no_grad():
+                    metrics = {name: float(value) for name, value in validate().items()}
+                if self.monitor not in metrics:
+                    raise KeyError(f"validate() returned {sorted(metrics)}, not the monitored {self.monitor!r}")
+                value = metrics[self.monitor]
+                if best_value is None or value > best_value + self.min_delta:
+                    best_value, best_epoch, bad_validations = value, epoch, 0
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    bad_validations += 1
+                stopped = self.patience is not None and bad_validations >= self.patience
+            history.log(epoch, loss=loss, **metrics)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if should_log(epoch, self.log_every, self.epochs) or (stopped and self.log_every):
+                bar.write(format_log_line(epoch, loss, **metrics))
+            if stopped:
+                break
+        bar.close()
+        if best_state is not None:
+            module.load_state_dict(best_state)
+            if self.log_every:
+                message = f"best epoch {best_epoch:3d}  {self.monitor} {best_value:.4f}"
+                bar.write(message + ("  (stopped early)" if stopped else ""))
+        module.eval()
+        return TrainResult(history.frame(), best_epoch, best_value, epoch, stopped, seconds)

@@ -273,7 +273,7 @@ def test_validation_early_stopping_restores_the_best_weights(synthetic, split, c
     assert model._validation_ndcg(model._warm_valid(split.valid)) == pytest.approx(best, abs=1e-9)
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == format_log_line(1, history["loss"][0], **{"val_ndcg@10": history["val_ndcg@10"][0]})
-    assert printed[-1] == f"best epoch {model.best_epoch_}  val_ndcg@10 {best:.4f}"
+    assert printed[-1] == f"best epoch {model.best_epoch_:3d}  val_ndcg@10 {best:.4f}  (stopped early)"
     # measured: the best is epoch 5 and training stops after epoch 7 (2 validations without improvement)
     assert history.height < 8 and history.height - model.best_epoch_ == 2
     assert len(model.epoch_seconds_) == history.height

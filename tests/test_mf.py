@@ -167,20 +167,29 @@ def test_history_columns_validation_and_printed_lines(split, capsys):
     assert history["val_ndcg@10"].is_null().to_list() == [True, False, True, False]
     assert 0 < history["val_ndcg@10"].drop_nulls().min() <= 1
     printed = capsys.readouterr().out.splitlines()
-    assert printed == [format_log_line(e, history["loss"][e - 1], **{"val_ndcg@10": history["val_ndcg@10"][e - 1]})
-                       for e in (2, 4)]
+    assert printed[:-1] == [format_log_line(e, history["loss"][e - 1], **{"val_ndcg@10": history["val_ndcg@10"][e - 1]})
+                            for e in (2, 4)]
     assert printed[0].startswith("epoch   2  loss ") and "val_ndcg@10 0." in printed[0]
+    best = history["val_ndcg@10"].max()  # the Trainer's closing line; MF never stops early
+    assert history["val_ndcg@10"][model.best_epoch_ - 1] == best
+    assert printed[-1] == f"best epoch {model.best_epoch_:3d}  val_ndcg@10 {best:.4f}"
     quiet = MatrixFactorization("bpr", factors=8, epochs=2, **FAST).fit(split.train)
     assert quiet.history_.columns == ["epoch", "loss"] and capsys.readouterr().out == ""
     assert len(model.epoch_seconds_) == 4
 
 
-def test_validation_does_not_change_training(split):
-    # validation draws no random numbers, so the weights are those of a run without it
+def test_validation_does_not_change_training_and_keeps_the_best_epoch(split):
+    # validation draws no random numbers, so the losses are those of a run without it, and the weights
+    # kept (the best validated epoch's) are those of a run without it that stops at that epoch
     plain = MatrixFactorization("bpr", factors=8, epochs=3, **FAST).fit(split.train)
     validated = MatrixFactorization("bpr", factors=8, epochs=3, batch_size=512, log_every=1, device="cpu")
     validated.fit(split.train, valid=split.valid)
-    assert torch.equal(plain.item_embeddings(), validated.item_embeddings())
+    assert validated.history_["loss"].to_list() == plain.history_["loss"].to_list()
+    assert plain.best_epoch_ == 3 and validated.train_result_.epochs_run == 3  # no early stopping
+    curve = validated.history_["val_ndcg@10"].to_list()
+    assert curve[validated.best_epoch_ - 1] == max(curve)
+    shorter = MatrixFactorization("bpr", factors=8, epochs=validated.best_epoch_, **FAST).fit(split.train)
+    assert torch.equal(shorter.item_embeddings(), validated.item_embeddings())
 
 
 def test_bpr_beats_top_popular_on_synthetic(split):

@@ -1,4 +1,6 @@
-"""Sequential models end to end on tiny data: SASRec (every loss), BERT4Rec, the trainer, next-item evaluation."""
+"""Sequential models end to end on tiny data: SASRec (every loss), BERT4Rec, next-item evaluation.
+
+The generic epoch loop they train through is tested in test_training.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 
 from seminar_lib.datasets import load
 from seminar_lib.models.baselines import TopPopular
-from seminar_lib.models.sequential import (BERT4Rec, SASRec, Trainer, evaluate_next_item, next_item_samples)
+from seminar_lib.models.sequential import BERT4Rec, SASRec, evaluate_next_item, next_item_samples
 from seminar_lib.splits import global_time_split
 
 TINY = dict(dim=16, heads=1, layers=1, max_len=20, batch_size=32, lr=1e-2, dropout=0.1, log_every=None, device="cpu")
@@ -169,42 +171,6 @@ def test_similar_items_use_the_item_embeddings(seq_data):
     first = model.items_.transform(items.head(1)).item()
     best = int(torch.topk(vectors @ vectors[first], 2).indices[1])
     assert sims["similar_item_id"][0] == model.items_.inverse([best])[0]
-
-
-# ---------------------------------------------------------------------------------------- trainer
-class Counter(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(()))
-
-
-def test_trainer_stops_after_patience_and_restores_the_best_state(capsys):
-    module = Counter()
-    scores = iter([0.1, 0.3, 0.2, 0.25, 0.5])
-
-    def run_epoch(epoch: int) -> float:
-        with torch.no_grad():
-            module.w += 1
-        return 1.0 / epoch
-
-    result = Trainer(10, patience=2, log_every=1, name="toy").fit(module, run_epoch, lambda: {"val_ndcg@10": next(scores)})
-    assert (result.best_epoch, result.best_value, result.epochs_run, result.stopped_early) == (2, 0.3, 4, True)
-    assert module.w.item() == 2.0                                       # weights of epoch 2
-    assert result.history.columns == ["epoch", "loss", "val_ndcg@10"] and result.history.height == 4
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "epoch   1  loss 1.0000  val_ndcg@10 0.1000"
-    assert out[-1] == "best epoch   2  val_ndcg@10 0.3000  (stopped early)"
-    assert len(result.epoch_seconds) == 4
-
-
-def test_trainer_validates_every_n_epochs_and_raises_on_nan():
-    module = Counter()
-    calls = []
-    result = Trainer(5, validate_every=2, log_every=None).fit(module, lambda e: 1.0,
-                                                              lambda: calls.append(1) or {"val_ndcg@10": 0.0})
-    assert len(calls) == 3 and result.history["val_ndcg@10"].null_count() == 2   # epochs 2, 4 and the last
-    with pytest.raises(FloatingPointError):
-        Trainer(3, log_every=None).fit(module, lambda e: float("nan"))
 
 
 # -------------------------------------------------------------------------------------- evaluation

@@ -84,7 +84,6 @@ with tensor ops; each distinct item of a batch goes through the item tower once.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -101,10 +100,8 @@ from seminar_lib.features import (EncodedFeatures, FeatureEncoder, FeaturePreset
                                   unknown_codes)
 from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
 from seminar_lib.models.mf import bpr_loss
-from seminar_lib.progress import track
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import (History, check_finite, epoch_batches, format_log_line, sample_negatives,
-                                  should_log)
+from seminar_lib.training import Trainer, TrainResult, epoch_batches, sample_negatives, train_batches
 
 U, I = Columns.user, Columns.item
 Similarity = Literal["cosine", "dot"]
@@ -498,11 +495,17 @@ class DSSM(Recommender):
         seed: seeds the weights, shuffles, negatives and dropout (two CPU fits with one seed give
             identical weights; the global random state is left as it was).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` …
-        log_every: print ``epoch   N  loss …  val_ndcg@10 …`` every this many epochs (and at the end).
+        log_every: print ``epoch   N  loss …  val_ndcg@10 …`` every this many epochs (and at the end),
+            then, with ``valid``, ``best epoch   N  val_ndcg@10 …`` (``(stopped early)`` if it stopped).
         validate_every: epochs between validations (with ``valid``).
 
+    Training runs through :class:`seminar_lib.training.Trainer`, the loop MF and SASRec share
+    (progress bar, log lines ending in ``best epoch …``, validation, early stopping, the best
+    checkpoint); DSSM supplies one epoch of batches and the validation nDCG@10.
+
     After ``fit``: ``history_`` (polars ``epoch, loss[, val_ndcg@10]``), ``epoch_seconds_``,
-    ``best_epoch_`` (the restored epoch, or the last), ``net_`` (:class:`DSSMNet`), ``log_q_``
+    ``best_epoch_`` (the restored epoch, or the last), ``train_result_``
+    (:class:`~seminar_lib.training.TrainResult`), ``net_`` (:class:`DSSMNet`), ``log_q_``
     (``n_items``: :math:`\log q(i)`, the log-share of each item among the training pairs),
     ``user_encoder_`` / ``item_encoder_`` (:class:`~seminar_lib.features.FeatureEncoder` or None).
 
@@ -677,51 +680,20 @@ class DSSM(Recommender):
                                      if self.user_encoder_ is not None else None)
         optimizer = _adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         n_pos = users.shape[0]
-        self._history_log = History()
-        self.epoch_seconds_: list[float] = []
-        best, best_epoch, best_state, bad = -math.inf, 0, None, 0
-        bar = track(range(1, self.epochs + 1), desc=self.name)
-        for epoch in bar:
-            start = time.perf_counter()
-            self.net_.train()
+
+        def run_epoch(epoch: int) -> float:
             self._item_cache = None
-            total = torch.zeros((), device=dev)
-            for idx in epoch_batches(n_pos, self.batch_size, generator, device=dev):
-                loss = self._batch_loss(users[idx], items[idx], spec, generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * idx.shape[0]
-            epoch_loss = float(total) / n_pos
-            self.epoch_seconds_.append(time.perf_counter() - start)
-            check_finite(epoch_loss, epoch, self.name)
-            bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
-            metrics: dict[str, float | None] = {}
-            stop = False
-            if valid is not None:
-                score = self._validation_ndcg(valid) if should_log(epoch, self.validate_every, self.epochs) else None
-                metrics["val_ndcg@10"] = score
-                if score is not None:
-                    if score > best:
-                        best, best_epoch, bad = score, epoch, 0
-                        best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-                    else:
-                        bad += 1
-                        stop = bad >= self.patience
-            self._history_log.log(epoch, loss=epoch_loss, **metrics)
-            if should_log(epoch, self.log_every, self.epochs) or (stop and self.log_every):
-                bar.write(format_log_line(epoch, epoch_loss, **metrics))
-            if stop:
-                break
-        bar.close()
-        self.best_epoch_ = len(self._history_log)
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
-            self.best_epoch_ = best_epoch
-            if self.log_every:
-                print(f"best epoch {best_epoch}  val_ndcg@10 {best:.4f}")
-        self.history_ = self._history_log.frame()
-        self.net_.eval()
+            return train_batches(epoch_batches(n_pos, self.batch_size, generator, device=dev),
+                                 lambda idx: self._batch_loss(users[idx], items[idx], spec, generator), optimizer)
+
+        validate = (lambda: {"val_ndcg@10": self._validation_ndcg(valid)}) if valid is not None else None
+        trainer = Trainer(self.epochs, validate_every=self.validate_every, patience=self.patience,
+                          monitor="val_ndcg@10", log_every=self.log_every, name=self.name)
+        result = trainer.fit(self.net_, run_epoch, validate)  # restores the best weights, leaves eval mode
+        self.train_result_: TrainResult = result
+        self.history_ = result.history
+        self.epoch_seconds_ = result.epoch_seconds
+        self.best_epoch_ = result.best_epoch if result.best_epoch is not None else result.epochs_run
         self._item_cache = None
 
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, spec: DSSMLoss, generator: torch.Generator) -> torch.Tensor:
@@ -795,13 +767,13 @@ class DSSM(Recommender):
     def _validation_ndcg(self, valid: pl.DataFrame) -> float:
         from seminar_lib.metrics import ndcg
 
-        self.net_.eval()
+        # called by the Trainer in eval mode (no dropout, frozen batch-norm statistics); the item
+        # vectors of the current weights are cached for this call only
         self._item_cache = None
         try:
             recos = self.recommend(valid[U].unique(), k=10, filter_viewed=True)
         finally:
             self._item_cache = None
-            self.net_.train()
         return float(ndcg(recos, valid, k=10))
 
     # ---------------------------------------------------------------------------------- scoring

@@ -33,7 +33,6 @@ negatives of a batch are drawn with one tensor op (:func:`seminar_lib.training.s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -46,10 +45,8 @@ from torch import nn
 from seminar_lib.columns import Columns
 from seminar_lib.errors import EmptySplitError, require_columns
 from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
-from seminar_lib.progress import track
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import (History, check_finite, epoch_batches, format_log_line, sample_negatives,
-                                  should_log)
+from seminar_lib.training import Trainer, TrainResult, epoch_batches, sample_negatives, train_batches
 
 U, I = Columns.user, Columns.item
 
@@ -168,12 +165,18 @@ class MatrixFactorization(Recommender):
             give identical weights).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` …
         log_every: print ``epoch   N  loss …`` (and the validation nDCG@10) every this many epochs and
-            after the last one; None prints nothing.
+            after the last one, and with ``valid`` a final ``best epoch …`` line; None prints nothing.
         init_std: standard deviation of the initial factors.
+
+    Training runs through :class:`seminar_lib.training.Trainer`, the loop DSSM and SASRec share
+    (progress bar, log lines, validation, the best checkpoint); MF supplies one epoch of batches and
+    the validation nDCG@10, and never stops early.
 
     After ``fit``: ``history_`` (polars: ``epoch, loss`` and ``val_ndcg@10`` when ``valid`` was
     given — null on epochs without validation), ``epoch_seconds_`` (wall-clock per epoch, excluding
-    validation), ``net_`` (the :class:`MFNet`).
+    validation), ``best_epoch_`` (with ``valid``: the best validated epoch, whose weights the model
+    keeps; else the last), ``train_result_`` (the :class:`~seminar_lib.training.TrainResult`),
+    ``net_`` (the :class:`MFNet`).
 
     Weights of the interactions are ignored: a pair observed at least once is a positive.
 
@@ -238,7 +241,9 @@ class MatrixFactorization(Recommender):
         """Train on ``interactions``; with ``valid`` (``user_id, item_id``), also measure nDCG@10 on it
         at every logging epoch (and the last), recommending with filter-viewed for the validation
         users seen in ``interactions`` — their other validation rows count as relevant even when the
-        item is unseen in train."""
+        item is unseen in train — and keep the weights of the best validated epoch (all epochs run:
+        no early stopping). Validation draws no random numbers, so the training run is the same
+        with or without it."""
         if valid is not None:
             require_columns(valid.columns, (U, I), f"valid passed to {self.name}.fit")
         self._valid = valid
@@ -262,37 +267,29 @@ class MatrixFactorization(Recommender):
         users = torch.as_tensor(pairs.row, dtype=torch.long, device=self.device)
         items = torch.as_tensor(pairs.col, dtype=torch.long, device=self.device)
         n_pos = users.shape[0]
-        self._history = History()
-        self.epoch_seconds_: list[float] = []
-        bar = track(range(1, self.epochs + 1), desc=self.name)
-        for epoch in bar:
-            start = time.perf_counter()
-            total = torch.zeros((), device=self.device)
-            for idx in epoch_batches(n_pos, self.batch_size, generator, device=self.device):
-                u, i = users[idx], items[idx]
-                pos = self.net_(u, i)                                                  # (B,)
-                neg = None
-                if objective.needs_negatives:
-                    j = sample_negatives(i, data.n_items, self.n_negatives, generator)  # (B, n_neg)
-                    neg = self.net_(u[:, None], j)                                     # (B, n_neg)
-                loss = objective.loss(pos, neg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * idx.shape[0]
-            epoch_loss = float(total) / n_pos
-            self.epoch_seconds_.append(time.perf_counter() - start)
-            check_finite(epoch_loss, epoch, self.name)
-            bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
-            metrics: dict[str, float | None] = {}
-            if valid is not None:
-                evaluate_now = should_log(epoch, self.log_every or self.epochs, self.epochs)
-                metrics["val_ndcg@10"] = self._validation_ndcg(valid) if evaluate_now else None
-            self._history.log(epoch, loss=epoch_loss, **metrics)
-            if should_log(epoch, self.log_every, self.epochs):
-                bar.write(format_log_line(epoch, epoch_loss, **metrics))
-        bar.close()
-        self.history_ = self._history.frame()
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            u, i = users[idx], items[idx]
+            pos = self.net_(u, i)                                                      # (B,)
+            neg = None
+            if objective.needs_negatives:
+                j = sample_negatives(i, data.n_items, self.n_negatives, generator)      # (B, n_neg)
+                neg = self.net_(u[:, None], j)                                         # (B, n_neg)
+            return objective.loss(pos, neg)
+
+        def run_epoch(epoch: int) -> float:
+            return train_batches(epoch_batches(n_pos, self.batch_size, generator, device=self.device),
+                                 batch_loss, optimizer)
+
+        validate = (lambda: {"val_ndcg@10": self._validation_ndcg(valid)}) if valid is not None else None
+        # validation at the logging epochs (and the last one); no early stopping
+        trainer = Trainer(self.epochs, validate_every=self.log_every or max(self.epochs, 1), patience=None,
+                          monitor="val_ndcg@10", log_every=self.log_every, name=self.name)
+        result = trainer.fit(self.net_, run_epoch, validate)
+        self.train_result_: TrainResult = result
+        self.history_ = result.history
+        self.epoch_seconds_ = result.epoch_seconds
+        self.best_epoch_ = result.best_epoch if result.best_epoch is not None else result.epochs_run
 
     def _warm_valid(self, valid: pl.DataFrame | None) -> pl.DataFrame | None:
         if valid is None:

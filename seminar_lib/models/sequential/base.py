@@ -1,4 +1,5 @@
-"""What SASRec and BERT4Rec share: fitting through the trainer, scoring from histories, item vectors.
+"""What SASRec and BERT4Rec share: fitting through :class:`~seminar_lib.training.Trainer`, scoring from
+histories, item vectors.
 
 A subclass says how a training batch is built (``_training_batch``), whether attention is causal,
 how many positions it needs and how a history is turned into inference inputs; everything else —
@@ -25,9 +26,8 @@ from seminar_lib.models.sequential.data import (SequenceBatch, Sequences, infere
                                                 target_counts)
 from seminar_lib.models.sequential.evaluation import evaluate_next_item, next_item_samples
 from seminar_lib.models.sequential.losses import LossInputs, get_loss, log_frequencies
-from seminar_lib.models.sequential.trainer import Trainer, TrainResult
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import sample_negatives
+from seminar_lib.training import Trainer, TrainResult, sample_negatives
 
 U, I, T = Columns.user, Columns.item, Columns.timestamp
 
