@@ -4,6 +4,7 @@
     python -m seminar_lib.course run --profile full --dataset ml-1m --device cuda
     python -m seminar_lib.course run --notebooks 01 03 -p EPOCHS=5
     python -m seminar_lib.course run --write-back                 # regenerate the committed notebooks
+    python -m seminar_lib.course write-back homework/*/private/reference/*.ipynb   # … or any given ones
 
 A run folder holds the executed notebooks, one log per notebook, the recorded metrics
 (``<notebook>.metrics.json``), the leaderboard (``leaderboard.csv`` / ``.md`` / ``.png``) and the
@@ -34,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from seminar_lib import cpu_kernels
 from seminar_lib.files import atomic_write_bytes, atomic_write_text, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +83,9 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None 
                      run_dir: Path | None = None, timeout: int = 1800, log_path: Path | None = None) -> Path:
     """Execute ``src`` into ``dst`` with papermill (kernel ``python3``, ``cwd`` = the notebook's folder).
 
-    Unknown parameter names are refused. Progress bars are disabled (``TQDM_DISABLE=1``) so outputs are
-    reproducible; ``run_dir`` becomes ``$SEMINAR_RUN_DIR`` (where ``record_metrics`` writes its JSON);
+    Unknown parameter names are refused. Progress bars are disabled (``TQDM_DISABLE=1``) and the kernel
+    runs on the pinned CPU code paths of :mod:`seminar_lib.cpu_kernels`, so outputs are reproducible
+    on any x86-64 machine; ``run_dir`` becomes ``$SEMINAR_RUN_DIR`` (where ``record_metrics`` writes its JSON);
     ``log_path`` receives the cells' outputs as they run. ``timeout`` is per cell (seconds).
     """
     import papermill
@@ -92,7 +95,7 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None 
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise ValueError(f"{src.name} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
-    env = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", **cpu_kernels.pin(dict(os.environ))}
     if run_dir is not None:
         env["SEMINAR_RUN_DIR"] = str(run_dir)
     with _environ(env), contextlib.ExitStack() as stack:
@@ -175,7 +178,8 @@ def environment_facts(parameters: Mapping[str, Any]) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return {"git_sha": sha or None, "versions": versions, "device": device_name(parameters.get("DEVICE", "auto")),
-            "platform": platform.platform(), "dataset_files": dataset_checksums(parameters.get("DATASET", "ml-100k"))}
+            "platform": platform.platform(), "cpu_pins": cpu_kernels.pin(dict(os.environ)),
+            "dataset_files": dataset_checksums(parameters.get("DATASET", "ml-100k"))}
 
 
 def device_name(device: str) -> str:
@@ -359,7 +363,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--output", type=Path, help="run folder (default runs/<time>-<profile>; must not exist)")
     r.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     r.add_argument("--write-back", action="store_true", help="regenerate the committed notebooks in place")
+    w = sub.add_parser("write-back", help="re-execute the given notebooks with their defaults, in place")
+    w.add_argument("paths", nargs="+", type=Path, help="notebooks, e.g. homework/*/private/reference/*.ipynb")
+    w.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args(argv)
+
+    if args.command == "write-back":
+        for path in args.paths:
+            if path.suffix != ".ipynb" or not path.is_file():
+                parser.error(f"{path} is not a notebook file")
+            print(f"{path}: written back in {write_back(path, args.timeout):.0f} s", flush=True)
+        return 0
 
     notebooks = list_notebooks(args.notebooks, args.notebooks_dir)
     params: dict[str, Any] = {name: getattr(args, name.lower()) for name in COMMON_PARAMETERS

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seminar_lib import cpu_kernels
 from seminar_lib.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,7 @@ def _base_env(work: Path) -> dict[str, str]:
     env = dict(os.environ)
     env |= {"TQDM_DISABLE": "1", "SEMINAR_SUBMISSION": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("SEMINAR_RUN_DIR", None)
+    cpu_kernels.pin(env)  # the code paths the committed outputs were made with (a student's explicit setting wins)
     return env
 
 
