@@ -142,4 +142,4 @@ def test_reference_notebook_is_the_template_executed():
     assert not any(o["output_type"] == "error" or o.get("name") == "stderr" for c in code for o in c["outputs"])
     assert "parameters" in template[2]["metadata"].get("tags", [])
     recorded = read_recorded_metrics(REFERENCE / "hw2_dssm.ipynb")["metrics"]
-    assert recorded["my model"]["ndcg@10"] > recorded["ALS"]["ndcg@10"] == 0.208  # the leaderboard's bar
+    assert recorded["my model"]["ndcg@10"] > recorded["ALS"]["ndcg@10"] == 0.2087  # the leaderboard's bar
