@@ -72,7 +72,7 @@ lab:
 	cd notebooks && ../$(BIN)/jupyter lab
 
 bench:
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do echo "== $$script"; TQDM_DISABLE=1 $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

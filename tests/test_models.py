@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 import torch
 
 from seminar_lib.datasets import make_interactions
@@ -211,3 +212,43 @@ def test_real_vs_random_auc_matches_a_direct_count(synthetic):
     assert len(sep.real) == len(sep.random) > 0
     with pytest.raises(TypeError, match="no score_pairs"):
         real_vs_random(TopPopular().fit(split.train), split.test)
+
+
+# ------------------------------------------------------------------------------- sparse top-k
+class _SparseScores(Recommender):
+    """Scores given as a fixed sparse matrix (users × items), to test the sparse top-k path."""
+
+    def __init__(self, scores: sp.csr_matrix) -> None:
+        self.scores = scores
+
+    def _fit(self, data: EncodedInteractions) -> None:
+        pass
+
+    def _score_sparse(self, batch: UserBatch) -> sp.csr_matrix:
+        return self.scores[batch.user]
+
+
+def test_sparse_top_k_equals_a_brute_force_ranking():
+    # ties (scores from {1, 2, 3}), -inf candidates, users with fewer than k or no candidates, filter-viewed
+    rng = np.random.default_rng(0)
+    n_users, n_items, k = 40, 30, 5
+    train = pl.DataFrame({"user_id": rng.integers(0, n_users, 300), "item_id": rng.integers(0, n_items, 300)})
+    train = pl.concat([train, pl.DataFrame({"user_id": np.arange(n_users), "item_id": np.arange(n_users) % n_items})])
+    train = train.unique(maintain_order=True).with_columns(pl.lit(1.0).alias("weight"))
+    dense = rng.integers(1, 4, (n_users, n_items)).astype(float)
+    dense[rng.random((n_users, n_items)) < 0.7] = 0.0           # not a candidate
+    dense[rng.random((n_users, n_items)) < 0.05] = -np.inf      # a candidate that is never recommended
+    dense[:3] = 0.0                                             # users without candidates
+    model = _SparseScores(sp.csr_matrix(dense)).fit(train)
+    users_idx = model.users_.transform(pl.Series(np.arange(n_users))).to_numpy()
+    item_ids = model.items_.ids.to_list()
+    seen = {(u, i) for u, i in train.select("user_id", "item_id").iter_rows()}
+    for filter_viewed in (False, True):
+        got = model.recommend(np.arange(n_users), k=k, filter_viewed=filter_viewed)
+        expected = []
+        for u in range(n_users):
+            row = dense[users_idx[u]]
+            cands = [(-row[j], item_ids[j], row[j]) for j in np.flatnonzero(row)
+                     if np.isfinite(row[j]) and not (filter_viewed and (u, item_ids[j]) in seen)]
+            expected += [(u, item, score, r + 1) for r, (_, item, score) in enumerate(sorted(cands)[:k])]
+        assert got.rows() == expected

@@ -251,11 +251,13 @@ class Recommender(ABC):
 
     def _top_k_sparse(self, batch: UserBatch, scores: sp.csr_matrix, k: int, filter_viewed: bool) -> pl.DataFrame:
         """Top-k of sparse candidate scores, in numpy: one stable sort by (row, score descending) — within
-        a row the CSR columns are ascending, so equal scores stay in item order — then the first k per row."""
+        a row the CSR columns are ascending, so equal scores stay in item order — then the first
+        ``min(k, candidates)`` of each row, gathered directly (``B·k`` work, not one pass per candidate)."""
         scores = scores.tocsr()
         scores.sort_indices()
-        n_items = scores.shape[1]
-        row = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
+        n_rows, n_items = scores.shape
+        counts = np.diff(scores.indptr)
+        row = np.repeat(np.arange(n_rows), counts)
         item, value = scores.indices, scores.data
         keep = np.isfinite(value)
         if filter_viewed and batch.history.nnz:
@@ -263,16 +265,17 @@ class Recommender(ABC):
             keep &= ~np.isin(row * n_items + item, seen.row.astype(np.int64) * n_items + seen.col)
         if not keep.all():
             row, item, value = row[keep], item[keep], value[keep]
-        order = np.lexsort((-value, row))
-        row, item, value = row[order], item[order], value[order]
-        starts = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=scores.shape[0]))[:-1]])
-        position = np.arange(len(row)) - starts[row]
-        top = position < k
+            counts = np.bincount(row, minlength=n_rows)
+        order = np.lexsort((-value, row))  # rows stay where they were: row[order] == row
+        taken = np.minimum(counts, k)                                     # (n_rows,) list lengths
+        rows = np.repeat(np.arange(n_rows), taken)                        # (Σ taken,)
+        rank = np.arange(len(rows)) - np.repeat(np.cumsum(taken) - taken, taken)   # 0-based within the row
+        pick = order[np.repeat(np.cumsum(counts) - counts, taken) + rank]
         return pl.DataFrame({
-            U: batch.ids.gather(row[top]),
-            I: self.items_.inverse(item[top]),
-            Columns.score: value[top].astype(np.float64),
-            Columns.rank: position[top].astype(np.int64) + 1,
+            U: batch.ids.gather(rows),
+            I: self.items_.inverse(item[pick]),
+            Columns.score: value[pick].astype(np.float64),
+            Columns.rank: rank.astype(np.int64) + 1,
         })
 
     def _empty_recos(self, user_dtype: pl.DataType) -> pl.DataFrame:
