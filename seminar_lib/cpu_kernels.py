@@ -64,7 +64,6 @@ def cpu_flags() -> set[str] | None:
             out = subprocess.run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
                                  capture_output=True, text=True, timeout=5).stdout
             return set(out.lower().split())  # e.g. "fma", "avx2"
-
     except (OSError, subprocess.SubprocessError):
         return None
     return None

@@ -220,6 +220,12 @@ class TrainResult:
     stopped_early: bool
     epoch_seconds: list[float] = field(default_factory=list)
 
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch whose weights the module holds after :meth:`Trainer.fit`: the best validated one
+        (restored), or the last one run when there was no validation."""
+        return self.best_epoch if self.best_epoch is not None else self.epochs_run
+
 
 class Trainer:
     """A generic epoch loop with periodic validation, early stopping and the best checkpoint.

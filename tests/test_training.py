@@ -33,6 +33,7 @@ def test_trainer_stops_after_patience_and_restores_the_best_state(capsys):
 
     result = Trainer(10, patience=2, log_every=1, name="toy").fit(module, run_epoch, lambda: {"val_ndcg@10": next(scores)})
     assert (result.best_epoch, result.best_value, result.epochs_run, result.stopped_early) == (2, 0.3, 4, True)
+    assert result.kept_epoch == 2                                       # the restored one, not the last
     assert module.w.item() == 2.0                                       # weights of epoch 2
     assert result.history.columns == ["epoch", "loss", "val_ndcg@10"] and result.history.height == 4
     out = capsys.readouterr().out.splitlines()
@@ -113,5 +114,5 @@ def test_without_validation_the_best_epoch_is_the_last(synthetic):
     mf = MatrixFactorization("bce", factors=8, epochs=2, batch_size=512, log_every=None, device="cpu").fit(split.train)
     dssm = DSSM(epochs=2, batch_size=256, log_every=None, device="cpu").fit(split.train)
     for model in (mf, dssm):
-        assert model.best_epoch_ == 2 and model.train_result_.best_epoch is None
+        assert model.best_epoch_ == model.train_result_.kept_epoch == 2 and model.train_result_.best_epoch is None
         assert model.history_.columns == ["epoch", "loss"]

@@ -693,7 +693,7 @@ class DSSM(Recommender):
         self.train_result_: TrainResult = result
         self.history_ = result.history
         self.epoch_seconds_ = result.epoch_seconds
-        self.best_epoch_ = result.best_epoch if result.best_epoch is not None else result.epochs_run
+        self.best_epoch_ = result.kept_epoch
         self._item_cache = None
 
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, spec: DSSMLoss, generator: torch.Generator) -> torch.Tensor:

@@ -289,7 +289,7 @@ class MatrixFactorization(Recommender):
         self.train_result_: TrainResult = result
         self.history_ = result.history
         self.epoch_seconds_ = result.epoch_seconds
-        self.best_epoch_ = result.best_epoch if result.best_epoch is not None else result.epochs_run
+        self.best_epoch_ = result.kept_epoch
 
     def _warm_valid(self, valid: pl.DataFrame | None) -> pl.DataFrame | None:
         if valid is None:
