@@ -69,16 +69,31 @@ class Case:
     ``item`` is the point-scheme item (``[points.cases]`` of ``assignment.toml``) the case counts for: an item
     earns its points only if every one of its cases passes. ``name`` is unique within a cases module.
     ``reference``: whether :attr:`check` needs the reference solution's result (False for checks on the
-    submission's result alone, such as a quality bar the grader computes itself).
+    submission's result alone, such as a quality bar the grader computes itself). ``inputs`` may be a
+    function returning them, for inputs that are expensive to build (called once, in the grader's process,
+    only when the case runs); see :meth:`resolved_inputs`.
     """
 
     item: str
     name: str
     probe: str
-    inputs: Mapping[str, Any]
+    inputs: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
     check: Check
     reference: bool = True
     timeout: float | None = None  # seconds; None: the assignment's case_timeout
+
+
+    def resolved_inputs(self) -> dict[str, Any]:
+        """The inputs as plain data (calling :attr:`inputs` if it is a function; cached per case object)."""
+        cached = _RESOLVED.get(id(self))
+        if cached is None or cached[0] is not self:
+            raw = self.inputs() if callable(self.inputs) else self.inputs
+            cached = (self, to_plain(dict(raw)))
+            _RESOLVED[id(self)] = cached
+        return cached[1]
+
+
+_RESOLVED: dict[int, tuple[Case, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -229,7 +244,8 @@ def load_cases(path: Path) -> list[Case]:
     if duplicates:
         raise ValueError(f"{path}: duplicate case names {duplicates}")
     for case in cases:
-        to_plain(dict(case.inputs))  # inputs must travel to the worker as plain data
+        if not callable(case.inputs):
+            to_plain(dict(case.inputs))  # inputs must travel to the worker as plain data
     return cases
 
 
@@ -392,8 +408,9 @@ def run_cases_in_process(harness: types.ModuleType, solution: types.ModuleType, 
     for case in cases:
         if case.reference and reference is None:
             continue
-        ref = run_probe(harness, reference, case.probe, case.inputs) if case.reference else None
-        run.outcomes.append(check_case(case, run_probe(harness, solution, case.probe, case.inputs), ref))
+        inputs = case.resolved_inputs()
+        ref = run_probe(harness, reference, case.probe, inputs) if case.reference else None
+        run.outcomes.append(check_case(case, run_probe(harness, solution, case.probe, inputs), ref))
     return run
 
 

@@ -83,3 +83,18 @@ def test_raises_and_satisfies():
     assert C.satisfies(lambda o: o["v"] > 0, "v must be positive")(ok, None) is None
     assert C.satisfies(lambda o: o["v"] > 5, "v must exceed 5")(ok, None) == "v must exceed 5"
     assert C.satisfies(lambda o: True, "")(bad, None) == "raised ValueError: no"
+
+
+def test_lazy_inputs_are_built_once_and_validated():
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": np.array([2.0])}
+
+    case = C.Case("square", "lazy", "square", build, C.allclose("y"))
+    reference = solution_module(lambda x: x * x)
+    assert not C.run_cases_in_process(harness_module(), reference, [case, case], reference).failures()
+    assert len(calls) == 1
+    with pytest.raises(C.PlainDataError):
+        C.Case("i", "bad", "square", lambda: {"x": object()}, C.allclose("y")).resolved_inputs()
