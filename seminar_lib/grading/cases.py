@@ -58,8 +58,18 @@ class ProbeResult:
         return self.error is None
 
 
-# A check returns None when the submission's result is right, else the reason (short, no hidden source).
-Check = Callable[[ProbeResult, "ProbeResult | None"], "str | None"]
+@dataclass(frozen=True)
+class Measured:
+    """A check's verdict together with the number it measured (e.g. a leaderboard's nDCG@10):
+    ``reason`` None means passed. The value reaches :attr:`Outcome.value`, the report and the class leaderboard."""
+
+    value: float
+    reason: str | None = None
+
+
+# A check returns None when the submission's result is right, else the reason (short, no hidden source),
+# or a Measured verdict that also carries the value it measured.
+Check = Callable[[ProbeResult, "ProbeResult | None"], "str | Measured | None"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Outcome:
     passed: bool
     reason: str = ""
     seconds: float = 0.0
+    value: float | None = None  # what a Measured check measured
 
 
 # ---------------------------------------------------------------------------------------------- plain data
@@ -254,11 +265,14 @@ def check_case(case: Case, result: ProbeResult, reference: ProbeResult | None) -
     if case.reference and (reference is None or not reference.ok):
         why = reference.error if reference is not None else "not computed"
         raise RuntimeError(f"the reference solution fails case {case.name!r}: {why}")
+    value = None
     try:
         reason = case.check(result, reference)
+        if isinstance(reason, Measured):
+            value, reason = float(reason.value), reason.reason
     except Exception as exc:  # noqa: BLE001 - a check on malformed outputs must not crash the grader
         reason = f"malformed result ({summarize_exception(exc)})"
-    return Outcome(case.name, case.item, reason is None, (reason or "")[:MAX_REASON], result.seconds)
+    return Outcome(case.name, case.item, reason is None, (reason or "")[:MAX_REASON], result.seconds, value)
 
 
 def score_items(points: Mapping[str, float], outcomes: Iterable[Outcome]) -> dict[str, tuple[float, str]]:

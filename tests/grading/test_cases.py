@@ -98,3 +98,15 @@ def test_lazy_inputs_are_built_once_and_validated():
     assert len(calls) == 1
     with pytest.raises(C.PlainDataError):
         C.Case("i", "bad", "square", lambda: {"x": object()}, C.allclose("y")).resolved_inputs()
+
+
+def test_a_measured_verdict_carries_its_value_to_the_outcome():
+    def bar(result, reference):
+        value = float(result.outputs["y"][0])
+        return C.Measured(value, None if value > 5 else f"{value:.1f} is below the bar 5")
+
+    case = C.Case("board", "board", "square", {"x": [3.0]}, bar, reference=False)
+    [passed] = C.run_cases_in_process(harness_module(), solution_module(lambda x: x * x), [case]).outcomes
+    [failed] = C.run_cases_in_process(harness_module(), solution_module(lambda x: x), [case]).outcomes
+    assert (passed.passed, passed.value) == (True, 9.0)
+    assert (failed.passed, failed.value, failed.reason) == (False, 3.0, "3.0 is below the bar 5")
