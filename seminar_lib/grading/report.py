@@ -38,6 +38,8 @@ class Report:
     status: str = "graded"
     sha256: str = ""
     sandbox: str = ""
+    student: str = ""  # in a class: the submission's path inside the class folder
+    id: str = ""  # in a class: its report folder's name
 
     @property
     def total(self) -> float:
