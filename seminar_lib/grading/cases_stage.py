@@ -91,7 +91,9 @@ def run_cases_stage(sandbox: Sandbox, scratch: Path, submission: Path, assignmen
         _write_request(folder / "request", sandbox, folder, assignment, pending)
         reply = folder / "reply"
         reply.mkdir()
-        argv = (sys.executable, "-m", "seminar_lib.grading.worker",
+        # -I: the submission's folder is not on sys.path when the worker starts (a numpy.py or seminar_lib/
+        # of the submission cannot replace what the worker imports); the worker adds it for solution.py only
+        argv = (sys.executable, "-I", "-m", "seminar_lib.grading.worker",
                 sandbox.inside(folder, folder / "request"), sandbox.inside(folder, reply))
         stage = Stage(argv, folder, mounts, limits, left)
         running = sandbox.start(stage)

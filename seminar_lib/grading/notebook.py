@@ -162,7 +162,8 @@ def first_error(nb: nbformat.NotebookNode) -> str | None:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 value = (str(out.get("evalue", "")).strip().splitlines() or [""])[0]
-                return f"code cell {number} raised {out.get('ename', 'an error')}: {value}"[:MAX_REASON]
+                what = f"{out.get('ename', 'an error')}: {value}" if value else str(out.get("ename", "an error"))
+                return f"code cell {number} raised {what}"[:MAX_REASON]
     return None
 
 
@@ -185,7 +186,7 @@ def run_notebook_stage(sandbox: Sandbox, scratch: Path, submission: Path, assign
     if data_dir is not None and data_dir.is_dir():
         env["SEMINAR_DATA_DIR"] = str(data_dir.resolve())
         read_only.append(data_dir.resolve())
-    stage = Stage((sys.executable, "-c", PAPERMILL, sandbox.inside(folder, folder / "work" / name),
+    stage = Stage((sys.executable, "-I", "-c", PAPERMILL, sandbox.inside(folder, folder / "work" / name),
                    sandbox.inside(folder, folder / "out" / "executed.ipynb"), sandbox.inside(folder, folder / "work"),
                    str(int(limits.cell_timeout))),
                   folder, Mounts(tuple(read_only), mounts.hidden), limits, limits.notebook_timeout, env)

@@ -219,7 +219,7 @@ class Sandbox:
 
     def bwrap_argv(self, stage: Stage) -> list[str]:
         ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"] \
-            if _is_root() else ["--unshare-all", "--disable-userns"]
+            if _is_root() else ["--unshare-all", "--unshare-user", "--disable-userns"]
         argv = ["bwrap", *ns, "--die-with-parent", "--new-session", "--clearenv"]
         made: set[Path] = set()
         visible = self._visible(stage)
@@ -240,7 +240,7 @@ class Sandbox:
         for h in self._hidden(stage, visible):
             argv += ["--size", str(1 << 20), "--tmpfs", str(h)]
         argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(stage.limits.disk_mb << 20), "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", str(stage.limits.disk_mb << 20), "--tmpfs", "/tmp",
                  "--bind", str(stage.folder), str(INSIDE), "--chdir", str(INSIDE / "work")]
         for key, value in self._env(stage).items():
             argv += ["--setenv", key, value]
