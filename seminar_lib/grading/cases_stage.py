@@ -5,7 +5,7 @@ The grader writes the cases (inputs as plain data) into a request, starts the wo
 time limit, enforced from here: when the case being answered passes it (a function that ignores
 ``SIGALRM`` and loops), or the worker dies in the middle of a case, the sandbox is killed, that case is
 marked, and a fresh worker (fresh stage folder, fresh copy of the submission) answers the remaining
-cases. Replies are read as untrusted plain data: size-limited, links refused, JSON + ``.npz`` without
+cases (after a timeout, those of other items: the timed-out case's item is lost anyway). Replies are read as untrusted plain data: size-limited, links refused, JSON + ``.npz`` without
 pickle. No dataset is mounted: whatever a probe needs comes in its inputs.
 """
 
@@ -113,12 +113,17 @@ def run_cases_stage(sandbox: Sandbox, scratch: Path, submission: Path, assignmen
             break
         index, case = pending[answered]
         limit = case.timeout or limits.case_timeout
+        rest = pending[answered + 1:]
         if run.timed_out or overdue:
             results[case.name] = C.ProbeResult(error=f"Timeout: the case did not finish within {limit:g} s",
                                                seconds=float(limit))
+            # the item is lost already: its other cases would only cost their time limits too
+            for _, other in (p for p in rest if p[1].item == case.item):
+                results[other.name] = C.ProbeResult(error=f"not run: case {case.name!r} of this item timed out")
+            rest = [p for p in rest if p[1].item != case.item]
         else:
             results[case.name] = C.ProbeResult(error=_death(run.returncode))
-        pending = pending[answered + 1:]
+        pending = rest
         shutil.rmtree(folder, ignore_errors=True)
     return CasesStageResult(results, workers, time.perf_counter() - start)
 

@@ -220,7 +220,9 @@ class Sandbox:
     def bwrap_argv(self, stage: Stage) -> list[str]:
         ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"] \
             if _is_root() else ["--unshare-all", "--unshare-user", "--disable-userns"]
-        argv = ["bwrap", *ns, "--die-with-parent", "--new-session", "--clearenv"]
+        # /tmp first: a read-only folder or the stage folder below the host's /tmp is bound onto this tmpfs
+        argv = ["bwrap", *ns, "--die-with-parent", "--new-session", "--clearenv",
+                "--perms", "1777", "--size", str(stage.limits.disk_mb << 20), "--tmpfs", "/tmp"]
         made: set[Path] = set()
         visible = self._visible(stage)
         for p in visible:
@@ -239,9 +241,7 @@ class Sandbox:
                 argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         for h in self._hidden(stage, visible):
             argv += ["--size", str(1 << 20), "--tmpfs", str(h)]
-        argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(stage.limits.disk_mb << 20), "--tmpfs", "/tmp",
-                 "--bind", str(stage.folder), str(INSIDE), "--chdir", str(INSIDE / "work")]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(stage.folder), str(INSIDE), "--chdir", str(INSIDE / "work")]
         for key, value in self._env(stage).items():
             argv += ["--setenv", key, value]
         if _is_root():  # setpriv needs these to switch to the stage's uid, then drops every capability
@@ -253,7 +253,8 @@ class Sandbox:
         builds the same whitelisted root as bwrap under ``root`` (an empty host folder) and chroots into it."""
         q = shlex.quote
         r = q(str(root))
-        lines = ["set -e", f"mount -t tmpfs -o mode=0755 tmpfs {r}"]
+        lines = ["set -e", f"mount -t tmpfs -o mode=0755 tmpfs {r}", f"mkdir {r}/tmp",
+                 f"mount -t tmpfs -o size={stage.limits.disk_mb}m,mode=1777 tmpfs {r}/tmp"]
         visible = self._visible(stage)
         for p in visible:
             lines += [f"mkdir -p {r}{q(str(p))}", f"mount --rbind {q(str(p))} {r}{q(str(p))}",
@@ -273,13 +274,12 @@ class Sandbox:
                           f"mount -o remount,bind,ro {r}/etc/{name}"]
         for h in self._hidden(stage, visible):
             lines.append(f"mount -t tmpfs -o size=1m,mode=0755 tmpfs {r}{q(str(h))}")
-        lines += [f"mkdir -p {r}/proc {r}/dev {r}/tmp {r}/sandbox", f"mount -t proc proc {r}/proc",
+        lines += [f"mkdir -p {r}/proc {r}/dev {r}/sandbox", f"mount -t proc proc {r}/proc",
                   f"mount -t tmpfs -o mode=0755 tmpfs {r}/dev", f"mkdir {r}/dev/shm",
                   f"mount -t tmpfs -o mode=1777 tmpfs {r}/dev/shm"]
         for d in DEVICES:
             lines += [f"touch {r}/dev/{d}", f"mount --bind /dev/{d} {r}/dev/{d}"]
-        lines += [f"mount -t tmpfs -o size={stage.limits.disk_mb}m,mode=1777 tmpfs {r}/tmp",
-                  f"mount --bind {q(str(stage.folder))} {r}/sandbox"]
+        lines.append(f"mount --bind {q(str(stage.folder))} {r}/sandbox")
         lines.append(f"{q(sys.executable)} -c {q(LOOPBACK_UP)}")  # a new network namespace starts with lo down
         inner = [*self._drop_argv(), *self._limits_argv(stage), *stage.argv]
         chroot = shutil.which("chroot", path="/usr/sbin:/sbin:/usr/bin:/bin") or "chroot"

@@ -43,6 +43,7 @@ def hw1_fast(tmp_path_factory, sandbox) -> Grading:
     """Homework 1 as it is, with short time limits (so a looping submission costs seconds, not minutes)."""
     folder = tmp_path_factory.mktemp("homework") / "hw1_metrics_knn"
     shutil.copytree(HW1, folder)
+    folder.parent.chmod(0o755)  # pytest makes its folders 0700; the stage's uid must read the assignment
     toml = folder / "assignment.toml"
     toml.write_text(fast_limits(toml.read_text(), case_timeout=8, cell_timeout=60, notebook_timeout=150))
     grading = prepare("hw1_metrics_knn", homework_dir=folder.parent, sandbox=sandbox)
