@@ -199,10 +199,10 @@ def run_notebook_stage(sandbox: Sandbox, scratch: Path, submission: Path, assign
         pass
     if run.timed_out:
         runs_reason = f"the notebook did not finish within {limits.notebook_timeout:g} s"
+    elif run.returncode and ("CellTimeoutError" in run.output or "timed out while it was being executed" in run.output):
+        runs_reason = f"a cell did not finish within {limits.cell_timeout:g} s"  # nbclient interrupted it
     elif executed is not None and (err := first_error(executed)):
         runs_reason = err
-    elif "Timeout" in run.output and "cell" in run.output.lower() and run.returncode:
-        runs_reason = f"a cell did not finish within {limits.cell_timeout:g} s"
     elif run.returncode != 0:
         runs_reason = f"the notebook did not run (exit code {run.returncode}): {_last_error_line(run.output)}"
     elif executed is None:
