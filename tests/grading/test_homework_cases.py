@@ -6,6 +6,7 @@ Everything runs in this process (``run_cases_in_process``): these tests check th
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +15,15 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
+import torch
 
 from seminar_lib.grading.cases import MAX_REASON, load_cases, load_module, run_cases_in_process
 from seminar_lib.grading.public import assignment_dir, assignment_module, check, format_run
+from seminar_lib.models.sequential.losses import SequentialLoss
 
-HW1 = "hw1_metrics_knn"
+HW1, HW3 = "hw1_metrics_knn", "hw3_sasrec"
+ASSIGNMENTS = [HW1, HW3]
+SLOW_ITEMS = {"quality", "leaderboard"}  # cases that train a model on ML-100K (tested in the slow tests)
 
 
 def parts(assignment: str) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType, list, list]:
@@ -28,11 +33,6 @@ def parts(assignment: str) -> tuple[types.ModuleType, types.ModuleType, types.Mo
     template = load_module(folder / "template" / "solution.py", f"_{assignment}_template")
     return (harness, reference, template, load_cases(folder / "public_cases.py"),
             load_cases(folder / "private" / "cases.py"))
-
-
-@pytest.fixture(scope="module")
-def hw1():
-    return parts(HW1)
 
 
 def variant(assignment: str, **replace: Callable) -> types.ModuleType:
@@ -48,28 +48,45 @@ def failed_items(run) -> set[str]:
     return {o.item for o in run.failures()}
 
 
-def test_hw1_reference_passes_every_public_and_hidden_case(hw1):
-    harness, reference, _, public, hidden = hw1
-    run = run_cases_in_process(harness, reference, public + hidden, reference)
-    assert len(run.outcomes) == len(public) + len(hidden)
+def fast(cases: list) -> list:
+    return [c for c in cases if c.item not in SLOW_ITEMS]
+
+
+@pytest.fixture(scope="module")
+def hw1():
+    return parts(HW1)
+
+
+@pytest.fixture(scope="module")
+def hw3():
+    return parts(HW3)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_reference_passes_every_public_and_hidden_case(assignment):
+    harness, reference, _, public, hidden = parts(assignment)
+    run = run_cases_in_process(harness, reference, fast(public + hidden), reference)
+    assert len(run.outcomes) == len(fast(public + hidden))
     assert not run.failures(), [(o.case, o.reason) for o in run.failures()]
 
 
-def test_hw1_template_fails_every_case_with_a_readable_reason(hw1):
-    harness, reference, template, public, hidden = hw1
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_template_fails_every_case_with_a_readable_reason(assignment):
+    harness, reference, template, public, hidden = parts(assignment)
     run = run_cases_in_process(harness, template, public + hidden, reference)
-    assert len(run.failures()) == len(run.outcomes) == len(public) + len(hidden)
+    assert len(run.failures()) == len(run.outcomes) == len(public + hidden)
     for outcome in run.outcomes:
         assert "NotImplementedError" in outcome.reason and len(outcome.reason) <= MAX_REASON
         assert "Traceback" not in outcome.reason
 
 
-def test_hw1_every_point_item_has_public_and_hidden_cases(hw1):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_point_item_has_hidden_cases_and_most_have_public_ones(assignment):
     import tomllib
-    items = set(tomllib.loads((assignment_dir(HW1) / "assignment.toml").read_text())["points"]["cases"])
-    _, _, _, public, hidden = hw1
+    items = set(tomllib.loads((assignment_dir(assignment) / "assignment.toml").read_text())["points"]["cases"])
+    _, _, _, public, hidden = parts(assignment)
     assert {c.item for c in hidden} == items
-    assert {c.item for c in public} <= items and len({c.item for c in public}) >= 5
+    assert {c.item for c in public} <= items and len({c.item for c in public}) >= len(items) - 1
 
 
 # ---- plausible wrong solutions, each failing the item it gets wrong (and only that one among the metrics)
@@ -145,6 +162,101 @@ def test_hw1_a_plausible_wrong_solution_fails_its_hidden_cases(hw1, function, wr
     run = run_cases_in_process(harness, variant(HW1, **{function: wrong}), hidden, reference)
     assert item in failed_items(run)
     assert failed_items(run) <= {item, "scale", "input_validation"}
+
+
+# ---- homework 3: plausible wrong losses and samplers
+
+def _ref3():
+    return variant(HW3)
+
+
+def _log_q_swapped(popularity, alpha):
+    """α weighs the popularity instead of the uniform part."""
+    return _ref3().mixture_log_q(popularity, 1 - alpha)
+
+
+def _sampler_uniform(popularity, alpha, k, generator=None):
+    return torch.randint(0, len(popularity), (k,), generator=generator)
+
+
+def _sampler_popularity_only(popularity, alpha, k, generator=None):
+    return _ref3().sample_mixed_negatives(popularity, 0.0, k, generator)
+
+
+def _sampler_wrong_alpha(popularity, alpha, k, generator=None):
+    return _ref3().sample_mixed_negatives(popularity, alpha * 0.8 + 0.1, k, generator)
+
+
+def _sampler_global_rng(popularity, alpha, k, generator=None):
+    """Right distribution, but draws from torch's global generator instead of the one it is given."""
+    return _ref3().sample_mixed_negatives(popularity, alpha, k, None)
+
+
+def _loss_positive_corrected(pos, neg, collision, log_q_neg):
+    """The library's in-batch convention: the positive corrected too (by its mean log q here)."""
+    return _ref3().mixed_softmax_loss(pos - log_q_neg.mean(), neg, collision, log_q_neg)
+
+
+def _loss_without_log_k(pos, neg, collision, log_q_neg):
+    return _ref3().mixed_softmax_loss(pos, neg, collision, log_q_neg - math.log(neg.shape[-1]))
+
+
+def _loss_naive_exp(pos, neg, collision, log_q_neg):
+    weights = torch.exp(neg - log_q_neg - math.log(neg.shape[-1])).masked_fill(collision, 0.0)
+    return (torch.log(torch.exp(pos) + weights.sum(dim=1)) - pos).mean()
+
+
+def _loss_collisions_kept(pos, neg, collision, log_q_neg):
+    return _ref3().mixed_softmax_loss(pos, neg, torch.zeros_like(collision), log_q_neg)
+
+
+def _entry_uniform_negatives(alpha=0.5, n_negatives=256):
+    """Corrects with the mixture but draws the negatives uniformly (a second, different draw)."""
+    ref = _ref3()
+
+    def compute(x):
+        negatives = torch.randint(0, x.item_vectors.shape[0], (x.n_negatives,), generator=x.generator)
+        log_q = ref.mixture_log_q(x.log_q.double().exp(), alpha)
+        collision = x.positives[:, None] == negatives[None, :]
+        return ref.mixed_softmax_loss((x.hidden * x.item_vectors[x.positives]).sum(-1),
+                                      x.hidden @ x.item_vectors[negatives].T, collision, log_q[negatives])
+    return SequentialLoss(compute, needs_negatives=False, needs_log_q=True, default_negatives=n_negatives)
+
+
+def _entry_needs_no_log_q(alpha=0.5, n_negatives=256):
+    import dataclasses
+    return dataclasses.replace(_ref3().registry_entry(alpha, n_negatives), needs_log_q=False)
+
+
+@pytest.mark.parametrize(("function", "wrong", "item"), [
+    ("mixture_log_q", _log_q_swapped, "mixture_log_q"),
+    ("sample_mixed_negatives", _sampler_uniform, "sampler"),
+    ("sample_mixed_negatives", _sampler_popularity_only, "sampler"),
+    ("sample_mixed_negatives", _sampler_wrong_alpha, "sampler"),
+    ("sample_mixed_negatives", _sampler_global_rng, "sampler"),
+    ("mixed_softmax_loss", _loss_positive_corrected, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_without_log_k, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_naive_exp, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_collisions_kept, "mixed_softmax_loss"),
+    ("registry_entry", _entry_uniform_negatives, "registry_entry"),
+    ("registry_entry", _entry_needs_no_log_q, "registry_entry"),
+])
+def test_hw3_a_plausible_wrong_solution_fails_its_hidden_cases(hw3, function, wrong, item):
+    harness, reference, _, _, hidden = hw3
+    run = run_cases_in_process(harness, variant(HW3, **{function: wrong}), fast(hidden), reference)
+    assert item in failed_items(run)
+    assert failed_items(run) <= {item, "registry_entry", "input_validation"}
+
+
+@pytest.mark.slow
+def test_hw3_the_reference_loss_clears_the_quality_bar_and_reports_its_value(hw3):
+    harness, reference, _, _, hidden = hw3
+    quality = [c for c in hidden if c.item == "quality"]
+    run = run_cases_in_process(harness, reference, quality, reference)
+    outcome = run.outcomes[0]
+    assert outcome.passed, outcome.reason
+    bar = load_module(assignment_dir(HW3) / "private" / "cases.py", "_hw3_cases_for_bar").QUALITY_BAR
+    assert outcome.value > bar + 0.005  # the margin the README states (0.0524 against 0.045)
 
 
 def test_public_check_prints_one_line_per_case_and_returns_the_run(capsys, tmp_path):
