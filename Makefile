@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The dataset cache (ML-100K is downloaded there on first use); CI sets it to the shared mirror.
 export SEMINAR_DATA_DIR ?= $(HOME)/.cache/seminar_lib
 
-.PHONY: help setup test test-fast nbval notebooks course grade release lab bench clean
+.PHONY: help setup test test-fast nbval notebooks course grade grade-class release lab bench clean
 
 help:
 	@echo "make setup      create $(VENV) with torch ($(TORCH_SPEC)) and seminar_lib[dev]"
@@ -17,7 +17,8 @@ help:
 	@echo "make nbval      re-execute the committed notebooks and compare their outputs (nbval)"
 	@echo "make notebooks  regenerate the committed notebooks' outputs (smoke profile, CPU)"
 	@echo "make course     the instructor's batch run of every notebook + leaderboard (ARGS=\"--profile full --device cuda\")"
-	@echo "make grade      grade a submission: SUBMISSION=path ASSIGNMENT=hw1_metrics_ease"
+	@echo "make grade      grade a submission in a sandbox: SUBMISSION=path ASSIGNMENT=hw1_metrics_knn"
+	@echo "make grade-class  grade a class: CLASS=dir ASSIGNMENT=name [WORKERS=2] [OUTPUT=dir]"
 	@echo "make release    the student copy of the repository (without homework/*/private) in RELEASE=dir"
 	@echo "make lab        start JupyterLab in notebooks/"
 	@echo "make bench      run the benchmark scripts under bench/"
@@ -59,9 +60,19 @@ test-fast:
 course:
 	$(BIN)/python -m seminar_lib.course run $(ARGS)
 
+# The paths reach the recipes as environment variables and are quoted there ("$$SUBMISSION"), never spliced
+# into the command line by make, so a name such as 'x`touch INJECTED`' is a path, not a command.
+export SUBMISSION ASSIGNMENT CLASS OUTPUT WORKERS
+
 grade:
-	@test -n "$(SUBMISSION)" -a -n "$(ASSIGNMENT)" || { echo "usage: make grade SUBMISSION=path ASSIGNMENT=name"; exit 2; }
-	$(BIN)/python -m seminar_lib.grade "$(SUBMISSION)" --assignment "$(ASSIGNMENT)" $(ARGS)
+	@test -n "$$SUBMISSION" -a -n "$$ASSIGNMENT" || { echo "usage: make grade SUBMISSION=path ASSIGNMENT=name"; exit 2; }
+	@test -e "$$SUBMISSION" -o -L "$$SUBMISSION" || { echo "make grade: no submission at '$$SUBMISSION'"; exit 2; }
+	$(BIN)/python -m seminar_lib.grade "$$SUBMISSION" --assignment "$$ASSIGNMENT" $(ARGS)
+
+grade-class:
+	@test -n "$$CLASS" -a -n "$$ASSIGNMENT" || { echo "usage: make grade-class CLASS=dir ASSIGNMENT=name [WORKERS=2] [OUTPUT=dir]"; exit 2; }
+	@test -d "$$CLASS" || { echo "make grade-class: no folder at '$$CLASS'"; exit 2; }
+	$(BIN)/python -m seminar_lib.grade --class "$$CLASS" --assignment "$$ASSIGNMENT" --workers "$$WORKERS" $${OUTPUT:+--output "$$OUTPUT"} $(ARGS)
 
 RELEASE ?= ../recsys-course-student
 release:

@@ -1,0 +1,62 @@
+"""Helpers of the grading-engine tests (paths, the project fingerprint, report lookups)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from pathlib import Path
+
+from seminar_lib.grading.grader import HOMEWORK_DIR, ROOT
+from seminar_lib.grading.sandbox import bwrap_works, unshare_works
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_HOMEWORK = FIXTURES / "homework"
+TINY = TINY_HOMEWORK / "tiny"
+HW1 = HOMEWORK_DIR / "hw1_metrics_knn"
+BROKEN = ROOT / "tests" / "fixtures" / "submissions" / "hw1_metrics_knn"
+SKIP_PARTS = {".venv", "__pycache__", ".pytest_cache", "runs", ".ipynb_checkpoints"}
+
+
+def sandbox_kinds() -> list[str]:
+    """The sandboxes this machine has (CI installs bubblewrap; the unshare fallback is tested too)."""
+    return [k for k, works in (("bwrap", bwrap_works()), ("unshare", unshare_works())) if works]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(root: Path = ROOT) -> dict[str, str]:
+    """Every file of the project (homework with private/, the library, grades/, tests) by content, plus the
+    venv's site-packages listing and its .pth files — what no stage of a grading may change."""
+    state: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP_PARTS]
+        for name in files:
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            state[str(path.relative_to(root))] = _digest(path)
+    for site in Path(sys.prefix).glob("lib/python*/site-packages"):
+        for entry in site.iterdir():
+            key = f"venv:{entry.name}"
+            state[key] = _digest(entry) if entry.suffix == ".pth" and entry.is_file() else "present"
+    return state
+
+
+def fast_limits(text: str, **limits: float) -> str:
+    for key, value in limits.items():
+        text, n = re.subn(rf"(?m)^{key} = \d+", f"{key} = {value:g}", text)
+        if n == 0:
+            text = text.replace("[limits]\n", f"[limits]\n{key} = {value:g}\n")
+    return text
+
+
+def items(report) -> dict[str, tuple[float, str]]:
+    return {i.name: (i.earned, i.reason) for i in report.items}
