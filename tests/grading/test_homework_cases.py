@@ -6,6 +6,7 @@ Everything runs in this process (``run_cases_in_process``): these tests check th
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +15,15 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
+import torch
 
 from seminar_lib.grading.cases import MAX_REASON, load_cases, load_module, run_cases_in_process
 from seminar_lib.grading.public import assignment_dir, assignment_module, check, format_run
+from seminar_lib.models.sequential.losses import SequentialLoss
 
-HW1 = "hw1_metrics_knn"
+HW1, HW2, HW3 = "hw1_metrics_knn", "hw2_dssm", "hw3_sasrec"
+ASSIGNMENTS = [HW1, HW2, HW3]
+SLOW_ITEMS = {"quality", "leaderboard"}  # cases that train a model on ML-100K (tested in the slow tests)
 
 
 def parts(assignment: str) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType, list, list]:
@@ -28,11 +33,6 @@ def parts(assignment: str) -> tuple[types.ModuleType, types.ModuleType, types.Mo
     template = load_module(folder / "template" / "solution.py", f"_{assignment}_template")
     return (harness, reference, template, load_cases(folder / "public_cases.py"),
             load_cases(folder / "private" / "cases.py"))
-
-
-@pytest.fixture(scope="module")
-def hw1():
-    return parts(HW1)
 
 
 def variant(assignment: str, **replace: Callable) -> types.ModuleType:
@@ -48,28 +48,50 @@ def failed_items(run) -> set[str]:
     return {o.item for o in run.failures()}
 
 
-def test_hw1_reference_passes_every_public_and_hidden_case(hw1):
-    harness, reference, _, public, hidden = hw1
-    run = run_cases_in_process(harness, reference, public + hidden, reference)
-    assert len(run.outcomes) == len(public) + len(hidden)
+def fast(cases: list) -> list:
+    return [c for c in cases if c.item not in SLOW_ITEMS]
+
+
+@pytest.fixture(scope="module")
+def hw1():
+    return parts(HW1)
+
+
+@pytest.fixture(scope="module")
+def hw2():
+    return parts(HW2)
+
+
+@pytest.fixture(scope="module")
+def hw3():
+    return parts(HW3)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_reference_passes_every_public_and_hidden_case(assignment):
+    harness, reference, _, public, hidden = parts(assignment)
+    run = run_cases_in_process(harness, reference, fast(public + hidden), reference)
+    assert len(run.outcomes) == len(fast(public + hidden))
     assert not run.failures(), [(o.case, o.reason) for o in run.failures()]
 
 
-def test_hw1_template_fails_every_case_with_a_readable_reason(hw1):
-    harness, reference, template, public, hidden = hw1
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_template_fails_every_case_with_a_readable_reason(assignment):
+    harness, reference, template, public, hidden = parts(assignment)
     run = run_cases_in_process(harness, template, public + hidden, reference)
-    assert len(run.failures()) == len(run.outcomes) == len(public) + len(hidden)
+    assert len(run.failures()) == len(run.outcomes) == len(public + hidden)
     for outcome in run.outcomes:
         assert "NotImplementedError" in outcome.reason and len(outcome.reason) <= MAX_REASON
         assert "Traceback" not in outcome.reason
 
 
-def test_hw1_every_point_item_has_public_and_hidden_cases(hw1):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_point_item_has_hidden_cases_and_most_have_public_ones(assignment):
     import tomllib
-    items = set(tomllib.loads((assignment_dir(HW1) / "assignment.toml").read_text())["points"]["cases"])
-    _, _, _, public, hidden = hw1
+    items = set(tomllib.loads((assignment_dir(assignment) / "assignment.toml").read_text())["points"]["cases"])
+    _, _, _, public, hidden = parts(assignment)
     assert {c.item for c in hidden} == items
-    assert {c.item for c in public} <= items and len({c.item for c in public}) >= 5
+    assert {c.item for c in public} <= items and len({c.item for c in public}) >= 4
 
 
 # ---- plausible wrong solutions, each failing the item it gets wrong (and only that one among the metrics)
@@ -145,6 +167,238 @@ def test_hw1_a_plausible_wrong_solution_fails_its_hidden_cases(hw1, function, wr
     run = run_cases_in_process(harness, variant(HW1, **{function: wrong}), hidden, reference)
     assert item in failed_items(run)
     assert failed_items(run) <= {item, "scale", "input_validation"}
+
+
+# ---- homework 3: plausible wrong losses and samplers
+
+def _ref3():
+    return variant(HW3)
+
+
+def _log_q_swapped(popularity, alpha):
+    """α weighs the popularity instead of the uniform part."""
+    return _ref3().mixture_log_q(popularity, 1 - alpha)
+
+
+def _sampler_uniform(popularity, alpha, k, generator=None):
+    return torch.randint(0, len(popularity), (k,), generator=generator)
+
+
+def _sampler_popularity_only(popularity, alpha, k, generator=None):
+    return _ref3().sample_mixed_negatives(popularity, 0.0, k, generator)
+
+
+def _sampler_wrong_alpha(popularity, alpha, k, generator=None):
+    return _ref3().sample_mixed_negatives(popularity, alpha * 0.8 + 0.1, k, generator)
+
+
+def _sampler_global_rng(popularity, alpha, k, generator=None):
+    """Right distribution, but draws from torch's global generator instead of the one it is given."""
+    return _ref3().sample_mixed_negatives(popularity, alpha, k, None)
+
+
+def _loss_positive_corrected(pos, neg, collision, log_q_neg):
+    """The library's in-batch convention: the positive corrected too (by its mean log q here)."""
+    return _ref3().mixed_softmax_loss(pos - log_q_neg.mean(), neg, collision, log_q_neg)
+
+
+def _loss_without_log_k(pos, neg, collision, log_q_neg):
+    return _ref3().mixed_softmax_loss(pos, neg, collision, log_q_neg - math.log(neg.shape[-1]))
+
+
+def _loss_naive_exp(pos, neg, collision, log_q_neg):
+    weights = torch.exp(neg - log_q_neg - math.log(neg.shape[-1])).masked_fill(collision, 0.0)
+    return (torch.log(torch.exp(pos) + weights.sum(dim=1)) - pos).mean()
+
+
+def _loss_collisions_kept(pos, neg, collision, log_q_neg):
+    return _ref3().mixed_softmax_loss(pos, neg, torch.zeros_like(collision), log_q_neg)
+
+
+def _entry_uniform_negatives(alpha=0.5, n_negatives=256):
+    """Corrects with the mixture but draws the negatives uniformly (a second, different draw)."""
+    ref = _ref3()
+
+    def compute(x):
+        negatives = torch.randint(0, x.item_vectors.shape[0], (x.n_negatives,), generator=x.generator)
+        log_q = ref.mixture_log_q(x.log_q.double().exp(), alpha)
+        collision = x.positives[:, None] == negatives[None, :]
+        return ref.mixed_softmax_loss((x.hidden * x.item_vectors[x.positives]).sum(-1),
+                                      x.hidden @ x.item_vectors[negatives].T, collision, log_q[negatives])
+    return SequentialLoss(compute, needs_negatives=False, needs_log_q=True, default_negatives=n_negatives)
+
+
+def _entry_needs_no_log_q(alpha=0.5, n_negatives=256):
+    import dataclasses
+    return dataclasses.replace(_ref3().registry_entry(alpha, n_negatives), needs_log_q=False)
+
+
+@pytest.mark.parametrize(("function", "wrong", "item"), [
+    ("mixture_log_q", _log_q_swapped, "mixture_log_q"),
+    ("sample_mixed_negatives", _sampler_uniform, "sampler"),
+    ("sample_mixed_negatives", _sampler_popularity_only, "sampler"),
+    ("sample_mixed_negatives", _sampler_wrong_alpha, "sampler"),
+    ("sample_mixed_negatives", _sampler_global_rng, "sampler"),
+    ("mixed_softmax_loss", _loss_positive_corrected, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_without_log_k, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_naive_exp, "mixed_softmax_loss"),
+    ("mixed_softmax_loss", _loss_collisions_kept, "mixed_softmax_loss"),
+    ("registry_entry", _entry_uniform_negatives, "registry_entry"),
+    ("registry_entry", _entry_needs_no_log_q, "registry_entry"),
+])
+def test_hw3_a_plausible_wrong_solution_fails_its_hidden_cases(hw3, function, wrong, item):
+    harness, reference, _, _, hidden = hw3
+    run = run_cases_in_process(harness, variant(HW3, **{function: wrong}), fast(hidden), reference)
+    assert item in failed_items(run)
+    assert failed_items(run) <= {item, "registry_entry", "input_validation"}
+
+
+@pytest.mark.slow
+def test_hw3_the_reference_loss_clears_the_quality_bar_and_reports_its_value(hw3):
+    harness, reference, _, _, hidden = hw3
+    quality = [c for c in hidden if c.item == "quality"]
+    run = run_cases_in_process(harness, reference, quality, reference)
+    outcome = run.outcomes[0]
+    assert outcome.passed, outcome.reason
+    bar = load_module(assignment_dir(HW3) / "private" / "cases.py", "_hw3_cases_for_bar").QUALITY_BAR
+    assert outcome.value > bar + 0.005  # the margin the README states (0.0524 against 0.045)
+
+
+# ---- homework 2: plausible wrong parts
+
+def _ref2():
+    return variant(HW2)
+
+
+def _loss_hinge(pos, neg, margin=0.2, scale=10.0):
+    """The plain triplet hinge, averaged over the negatives."""
+    return torch.relu(neg - pos[:, None] + margin).mean()
+
+
+def _loss_naive(pos, neg, margin=0.2, scale=10.0):
+    return (torch.log(1 + torch.exp(scale * (neg - pos[:, None] + margin)).sum(dim=1)) / scale).mean()
+
+
+def _loss_mean_over_negatives(pos, neg, margin=0.2, scale=10.0):
+    logits = torch.cat([torch.zeros_like(pos)[:, None], scale * (neg - pos[:, None] + margin)], dim=1)
+    return ((torch.logsumexp(logits, dim=1) - math.log(neg.shape[1])) / scale).mean()
+
+
+class _EmbeddingIgnoringWeights(torch.nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(size + 1, dim))
+        self.size = size
+
+    def forward(self, index, weight):
+        return (self.table[index] * (index != self.size).unsqueeze(-1)).sum(dim=1)
+
+
+class _EmbeddingMean(torch.nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(size + 1, dim, mode="mean")
+
+    def forward(self, index, weight):
+        return self.bag(index)
+
+
+class _TowerBatchNorm(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.BatchNorm1d(hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(dropout), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _TowerNormAfterRelu(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.ReLU(), torch.nn.LayerNorm(hidden),
+                                       torch.nn.Dropout(dropout), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _TowerDropoutIgnored(torch.nn.Module):
+    def __init__(self, in_dim, out_dim, hidden=128, dropout=0.1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.LayerNorm(hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(0.0), torch.nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _brute_force_index(item_vectors, ids):
+    return _ref2().AnnIndex(item_vectors, ids, n_cells=1)
+
+
+def _index_returning_positions(item_vectors, ids):
+    return _ref2().AnnIndex(item_vectors, np.arange(len(ids)))
+
+
+class _IndexUnderreportingItsCost:
+    """Scores every item but claims to have probed only the query's nearest cell."""
+
+    def __init__(self, item_vectors, ids):
+        self.exact = _ref2().AnnIndex(item_vectors, ids, n_cells=1)
+        self.cells = _ref2().AnnIndex(item_vectors, ids)
+        self.cell_of = self.cells.cell_of
+
+    def search(self, queries, k=10):
+        self.cells.search(queries, k)
+        self.probed = self.cells.probed[:, :1]
+        return self.exact.search(queries, k)
+
+
+@pytest.mark.parametrize(("name", "wrong", "items"), [
+    ("pairwise_loss", _loss_hinge, {"pairwise_loss"}),
+    ("pairwise_loss", _loss_naive, {"pairwise_loss"}),
+    ("pairwise_loss", _loss_mean_over_negatives, {"pairwise_loss"}),
+    ("FeatureEmbedding", _EmbeddingIgnoringWeights, {"feature_embedding"}),
+    ("FeatureEmbedding", _EmbeddingMean, {"feature_embedding"}),
+    ("Tower", _TowerBatchNorm, {"tower"}),
+    ("Tower", _TowerNormAfterRelu, {"tower"}),
+    ("Tower", _TowerDropoutIgnored, {"tower"}),
+    ("AnnIndex", _brute_force_index, {"ann_recall"}),
+    ("AnnIndex", _index_returning_positions, {"ann_results", "ann_recall"}),
+    ("AnnIndex", _IndexUnderreportingItsCost, {"ann_results", "ann_recall"}),
+])
+def test_hw2_a_plausible_wrong_part_fails_exactly_its_cases(hw2, name, wrong, items):
+    harness, reference, _, public, hidden = hw2
+    probe = {"pairwise_loss": "loss_value", "FeatureEmbedding": "feature_forward", "Tower": "tower_forward",
+             "AnnIndex": "ann_search"}[name]  # the other probes never call the replaced part
+    cases = [c for c in public + hidden if c.probe == probe]
+    run = run_cases_in_process(harness, variant(HW2, **{name: wrong}), cases, reference)
+    assert failed_items(run) == items, [(o.case, o.reason) for o in run.failures()]
+
+
+@pytest.mark.slow
+def test_hw2_the_reference_parts_train_and_its_model_beats_als(hw2):
+    harness, reference, _, _, hidden = hw2
+    slow = [c for c in hidden if c.probe in ("train_with_part", "leaderboard")]
+    run = run_cases_in_process(harness, reference, slow, reference)
+    assert not run.failures(), [(o.case, o.reason) for o in run.failures()]
+    values = {o.item: o.value for o in run.outcomes}
+    assert values["leaderboard"] > 0.2087 and min(values[i] for i in ("loss_trains", "tower_trains")) > 0.2
+
+
+@pytest.mark.slow
+def test_hw2_a_dssm_with_a_broken_loss_or_als_itself_misses_the_bars(hw2):
+    harness, reference, _, _, hidden = hw2
+    loss_case = next(c for c in hidden if c.item == "loss_trains")
+    zero = variant(HW2, pairwise_loss=lambda pos, neg, margin=0.2, scale=10.0: (neg - pos[:, None]).mean() * 0)
+    outcome = run_cases_in_process(harness, zero, [loss_case], reference).outcomes[0]
+    assert not outcome.passed and "below the bar" in outcome.reason
+    from seminar_lib.models import ALS
+    als = variant(HW2, make_model=lambda users, items: ALS(seed=42))
+    board = next(c for c in hidden if c.item == "leaderboard")
+    outcome = run_cases_in_process(harness, als, [board], reference).outcomes[0]
+    assert not outcome.passed and abs(outcome.value - 0.2087) < 1e-3
 
 
 def test_public_check_prints_one_line_per_case_and_returns_the_run(capsys, tmp_path):

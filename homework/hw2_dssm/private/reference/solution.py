@@ -1,7 +1,8 @@
 """Homework 2 — the instructors' reference solution (never handed to students; see homework/README.md).
 
 Every part plugs into the course's DSSM (``seminar_lib.models.dssm``) through its hooks:
-``DSSM(loss=pairwise_loss)``, ``DSSM(features=FeatureEmbedding)``, ``DSSM(tower=make_tower)``.
+``DSSM(loss=pairwise_loss)``, ``DSSM(features=FeatureEmbedding)``, ``DSSM(tower=Tower)``; every definition
+is the one in ``homework/hw2_dssm/README.md``.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ from seminar_lib.models.base import EncodedInteractions, UserBatch
 
 
 # ------------------------------------------------------------------------------- 1. a pairwise loss
-def pairwise_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    r"""Sampled softmax over each positive and its own negatives (InfoNCE):
+def pairwise_loss(pos: torch.Tensor, neg: torch.Tensor, margin: float = 0.2, scale: float = 10.0) -> torch.Tensor:
+    r"""The smooth multi-negative triplet loss:
 
-    .. math:: L = \frac1B \sum_b \Big(\log\big(e^{s^+_b} + \textstyle\sum_j e^{s^-_{bj}}\big) - s^+_b\Big)
+    .. math:: L = \frac1B \sum_b \frac1\gamma \log\Big(1 + \sum_j e^{\gamma\,(s^-_{bj} - s^+_b + m)}\Big)
 
-    Unlike the triplet loss it never stops pushing (no margin after which the gradient is zero),
-    and unlike BPR it compares the positive with all N negatives at once, so the hardest negative
-    gets the largest share of the gradient (its softmax weight).
-
-    ``pos``: ``(B,)``, ``neg``: ``(B, N)`` similarities (the DSSM divides them by its temperature).
+    a soft maximum over the hinges :math:`s^- - s^+ + m` of the N negatives (γ → ∞: the hardest negative's
+    hinge, :math:`\max(0, \max_j(s^-_{bj}) - s^+_b + m)`); unlike the hinge its gradient never vanishes
+    entirely, and the hardest negatives get the largest share. ``pos`` ``(B,)``, ``neg`` ``(B, N)``;
+    computed as a log-sum-exp with a zero column, so large γ·Δ cannot overflow.
     """
-    logits = torch.cat([pos[:, None], neg], dim=1)
-    return (torch.logsumexp(logits, dim=1) - pos).mean()
+    hinges = scale * (neg - pos[:, None] + margin)
+    logits = torch.cat([torch.zeros_like(pos)[:, None], hinges], dim=1)
+    return (torch.logsumexp(logits, dim=1) / scale).mean()
 
 
 # ------------------------------------------------------------------------ 2. learned feature embeddings
@@ -41,28 +42,36 @@ class FeatureEmbedding(nn.Module):
     ``forward(index, weight)[r] = Σ_l weight[r, l] · E[index[r, l]]`` — the multi-hot row times ``E``,
     computed from the ``L`` non-zero places only (no ``n × size`` matrix is built).
 
-    ``index``: ``(n, L)`` codes in ``0..size`` (``size`` = padding, with weight 0 — its row of
-    ``E`` is fixed at zero); ``weight``: ``(n, L)``. Returns ``(n, dim)``.
+    ``table`` (the only parameter): ``(size + 1, dim)``; row ``size`` is padding (weight 0, starts at 0).
+    ``index``: ``(n, L)`` codes in ``0..size``; ``weight``: ``(n, L)``. Returns ``(n, dim)``.
     """
 
     def __init__(self, size: int, dim: int) -> None:
         super().__init__()
         self.size, self.dim = size, dim
-        self.table = nn.Embedding(size + 1, dim, padding_idx=size)
-        with torch.no_grad():
-            self.table.weight.normal_(0.0, 1.0 / math.sqrt(dim))
-            self.table.weight[size] = 0.0
+        table = torch.randn(size + 1, dim) / math.sqrt(dim)
+        table[size] = 0.0
+        self.table = nn.Parameter(table)
 
     def forward(self, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return (self.table(index) * weight.unsqueeze(-1)).sum(dim=1)
+        return (self.table[index] * weight.unsqueeze(-1).to(self.table.dtype)).sum(dim=1)
 
 
 # --------------------------------------------------------------------- 3. towers with dropout and a norm
-def make_tower(in_dim: int, out_dim: int, hidden: int = 128, dropout: float = 0.1) -> nn.Module:
-    """``Linear → LayerNorm → ReLU → Dropout → Linear``: LayerNorm keeps the hidden activations on one
-    scale whatever the input mix (features, id embedding, history mean); dropout regularises."""
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, out_dim))
+class Tower(nn.Module):
+    """``Linear(in, hidden) → LayerNorm(hidden) → ReLU → Dropout(p) → Linear(hidden, out)``: LayerNorm keeps the
+    hidden activations on one scale whatever the input mix (features, id embedding, history mean); dropout
+    regularises. Parameters: ``in·h + h + 2h + h·out + out``."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 128, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(in_dim, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(hidden, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(torch.relu(self.norm(self.linear1(x)))))
 
 
 # ------------------------------------------------------------------------------------ 4. ANN retrieval
@@ -74,8 +83,9 @@ class AnnIndex:
     ≈ 8 % of them), and score exactly only the items of those cells — the candidates. Results are
     cosine similarities, best first, with the item ids given at construction.
 
-    ``candidates_examined``: ``(q,)`` numbers of item vectors scored for each query of the last
-    :meth:`search` (the cost that an exact search pays in full: ``n`` per query).
+    ``cell_of``: ``(n,)`` the cell of every item (in the order given); ``probed``: ``(q, n_probe)`` the cells
+    scored for each query of the last :meth:`search` — the candidates are the items of those cells, so their
+    number is the cost (an exact search pays ``n`` per query); ``candidates_examined``: that number per query.
     """
 
     def __init__(self, item_vectors: torch.Tensor | np.ndarray, ids: Sequence | np.ndarray | pl.Series, *,
@@ -93,21 +103,24 @@ class AnnIndex:
         counts = torch.bincount(cell, minlength=self.n_cells)
         self.starts = torch.cumsum(counts, 0) - counts
         self.counts = counts
+        self.cell_of = cell.numpy()                        # the partition: each item's cell
+        self.probed = np.zeros((0, self.n_probe), dtype=np.int64)
         self.candidates_examined = np.zeros(0, dtype=np.int64)
 
     def search(self, queries: torch.Tensor | np.ndarray, k: int = 10, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items by cosine for each query: ``(scores, ids)``, both ``(q, k)``, best first
         (``-inf`` and the first id where fewer than ``k`` candidates were found)."""
         q = F.normalize(torch.as_tensor(np.asarray(queries, dtype=np.float32)), dim=1)
-        scores, ids, examined = [], [], []
+        scores, ids, examined, probed = [], [], [], []
         for part in q.split(chunk):
-            s, i, e = self._search_chunk(part, k)
-            scores.append(s), ids.append(i), examined.append(e)
+            s, i, e, c = self._search_chunk(part, k)
+            scores.append(s), ids.append(i), examined.append(e), probed.append(c)
         self.candidates_examined = torch.cat(examined).numpy()
+        self.probed = torch.cat(probed).numpy()
         top = torch.cat(ids).numpy()
         return torch.cat(scores).numpy(), self.ids[top]
 
-    def _search_chunk(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _search_chunk(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cells = torch.topk(q @ self.centroids.T, self.n_probe, dim=1).indices     # (b, n_probe)
         counts = self.counts[cells]                                               # items per probed cell
         total = counts.sum(1)                                                     # candidates per query
@@ -127,7 +140,7 @@ class AnnIndex:
             pad = k - values.shape[1]
             values = F.pad(values, (0, pad), value=-torch.inf)
             found = F.pad(found, (0, pad), value=0)
-        return values, found, total
+        return values, found, total, cells
 
 
 def _spherical_kmeans(x: torch.Tensor, k: int, iterations: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +173,8 @@ class DSSMBlend(Recommender):
     The DSSM is the course model with this homework's feature embeddings and towers, 6 epochs.
 
     Measured on ml-100k (``global_time_split``, fit on ``fit_data("test")``, nDCG@10 on the test part,
-    one CPU thread): DSSM seeds 0 / 1 / 2 → 0.2395 / 0.2340 / 0.2380; ALS(seed=42), the bar, 0.209;
+    one CPU thread): DSSM seeds 0 / 1 / 2 → 0.2344 / 0.2311 / 0.2366; ALS(seed=42), the baseline, 0.2087
+    (better than it in 94 / 91 / 96 % of paired bootstrap resamples of the 90 users; the bar is 90 %);
     the DSSM alone (10 epochs) 0.201 / 0.216 / 0.196; the decayed EASE alone 0.228. ``w`` and ``T``
     come from a small grid on that same test part (a reference, not a selection protocol): blends of
     the library's default DSSM (seeds 0–2) with w ∈ {0.2, …, 0.7}, T ∈ {30, 60} scored 0.222–0.239.
@@ -170,7 +184,7 @@ class DSSMBlend(Recommender):
                  dssm_weight: float = 0.6, decay_days: float = 30.0, regularization: float = 200.0, epochs: int = 6,
                  seed: int = 0) -> None:
         features = dict(user_features=users, item_features=items, preset="ml-100k") if users is not None else {}
-        self.dssm = DSSM("softmax", features=FeatureEmbedding, tower=make_tower, epochs=epochs, seed=seed,
+        self.dssm = DSSM("softmax", features=FeatureEmbedding, tower=Tower, epochs=epochs, seed=seed,
                          device="cpu", log_every=None, **features)
         self.ease = EASE(regularization, binary=False, device="cpu")
         self.dssm_weight, self.decay_days = dssm_weight, decay_days
