@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +47,24 @@ def timed(grading, submission: Path) -> tuple[float, float]:
     return time.perf_counter() - start, report.earned
 
 
+def startup(repeats: int, scratch: Path) -> None:
+    """The bare cost of a stage: ``python -c pass`` in each kind of sandbox, best of ``10 * repeats``."""
+    from seminar_lib.grading.assignment import Limits
+    from seminar_lib.grading.sandbox import Mounts, Stage
+
+    best = {}
+    for k in kinds():
+        times = []
+        for i in range(10 * repeats):
+            stage = Stage((sys.executable, "-c", "pass"), scratch / f"start-{k}-{i}", Mounts((ROOT,)), Limits(), 60)
+            start = time.perf_counter()
+            assert Sandbox(k).run(stage).returncode == 0
+            times.append(time.perf_counter() - start)
+        best[k] = min(times)
+    print("one stage, `python -c pass`: " + ", ".join(f"{k} {best[k] * 1000:.0f} ms" for k in best)
+          + " (" + ", ".join(f"{k} +{(best[k] - best['none']) * 1000:.0f} ms" for k in best if k != "none") + ")")
+
+
 def overhead(repeats: int, scratch: Path) -> None:
     cases_only = scratch / "hw1-cases-only"
     cases_only.mkdir()
@@ -61,9 +80,10 @@ def overhead(repeats: int, scratch: Path) -> None:
                 g.reference_result(case)
         best = {k: float("inf") for k in gradings}
         points = {}
-        for _ in range(repeats):
-            for k, g in gradings.items():
-                seconds, points[k] = timed(g, path)
+        order = list(gradings)
+        for r in range(repeats):
+            for k in order[r % len(order):] + order[:r % len(order)]:  # rotated, so no kind always runs first
+                seconds, points[k] = timed(gradings[k], path)
                 best[k] = min(best[k], seconds)
         assert len(set(points.values())) == 1, f"the kinds disagree on {title}: {points}"
         ratios = " ".join(f"{k} {best[k] / best['none']:.2f}x" for k in best if k != "none")
@@ -99,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         scratch = Path(tmp)
+        startup(args.repeats, scratch)
         overhead(args.repeats, scratch)
         if not args.no_class:
             klass(args.workers, scratch)

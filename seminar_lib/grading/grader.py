@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ class Grading:
     data_dir: Path | None
     reference: dict[str, C.ProbeResult] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loaded: tuple[types.ModuleType, types.ModuleType] | None = None
 
     def reference_result(self, case: C.Case) -> C.ProbeResult | None:
         """The reference solution's result for ``case`` (None for cases that need none)."""
@@ -67,12 +69,18 @@ class Grading:
                 self.reference[case.name] = self._run_reference(case)
         return self.reference[case.name]
 
+    def _modules(self) -> tuple[types.ModuleType, types.ModuleType]:
+        """The harness and the reference solution, imported once (the caller holds the lock)."""
+        if self._loaded is None:
+            path = self.assignment.reference_solution(self.private)
+            if not path.is_file():
+                raise GradingError(f"the reference solution {path} is missing; pass --private with the instructors' folder")
+            self._loaded = (C.load_module(self.assignment.harness, f"_harness_{self.assignment.name}"),
+                            C.load_module(path, f"_reference_{self.assignment.name}"))
+        return self._loaded
+
     def _run_reference(self, case: C.Case) -> C.ProbeResult:
-        path = self.assignment.reference_solution(self.private)
-        if not path.is_file():
-            raise GradingError(f"the reference solution {path} is missing; pass --private with the instructors' folder")
-        harness = C.load_module(self.assignment.harness, f"_harness_{self.assignment.name}")
-        solution = C.load_module(path, f"_reference_{self.assignment.name}")
+        harness, solution = self._modules()
         result = C.run_probe(harness, solution, case.probe, case.resolved_inputs())
         if not result.ok:
             raise GradingError(f"the reference solution fails case {case.name!r}: {result.error}")

@@ -8,7 +8,8 @@ import os
 import subprocess
 import time
 
-from grading_kit import TINY, TINY_HOMEWORK, items
+import pytest
+from grading_kit import TINY, TINY_HOMEWORK, items, sandbox_kinds
 
 from seminar_lib.grading.cases import MAX_REASON
 from seminar_lib.grading.cli import main
@@ -145,3 +146,12 @@ def test_a_solution_that_never_finishes_importing(tiny, make_submission, monkeyp
     got = items(grade_prepared(tiny, sub))
     assert got["add"] == (0.0, "public_add_scalars: raised Timeout: importing solution.py took more than 4 s")
     assert got["mean"][0] == got["leaderboard"][0] == 0
+
+
+@pytest.mark.parametrize("kind", sandbox_kinds())
+def test_each_sandbox_kind_grades_the_same_when_forced_by_the_environment(monkeypatch, kind):
+    """CI has bubblewrap; SEMINAR_SANDBOX=unshare forces the fallback so that it is graded with too."""
+    monkeypatch.setenv("SEMINAR_SANDBOX", kind)
+    grading = prepare("tiny", homework_dir=TINY_HOMEWORK)
+    report = grade_prepared(grading, REFERENCE)
+    assert grading.sandbox.kind == report.sandbox == kind and report.earned == report.total == 8
