@@ -210,12 +210,15 @@ def summarize_exception(exc: BaseException) -> str:
     return text[:MAX_REASON]
 
 
-def load_module(path: Path, name: str) -> types.ModuleType:
-    """Import the Python file ``path`` as module ``name`` (replacing an earlier import of that name)."""
+def load_module(path: Path, name: str, builtins: Mapping[str, Any] | None = None) -> types.ModuleType:
+    """Import the Python file ``path`` as module ``name`` (replacing an earlier import of that name);
+    ``builtins``: the module's own builtins (the worker's guarded ``__import__``)."""
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
+    if builtins is not None:
+        module.__dict__["__builtins__"] = dict(builtins)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

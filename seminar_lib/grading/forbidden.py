@@ -7,15 +7,17 @@ under it) and attributes (``"seminar_lib.models.ease:EASE"``, ``"seminar_lib.mod
   an imported name, or ``importlib.import_module("…")`` / ``__import__("…")`` with a literal that reaches a
   forbidden name. It cannot see names built at run time, hence:
 * :func:`install_stubs`, called by the worker before it imports the submission: forbidden modules are
-  replaced in ``sys.modules`` (and on their parent package) by modules whose every attribute raises,
-  further imports of them raise ``ImportError``, and forbidden attributes are replaced by a stub that
-  raises when called or used.
+  replaced in ``sys.modules`` (and on their parent package) by modules whose every attribute raises, and
+  further imports of them raise ``ImportError``;
+* :func:`guarded_builtins`: the builtins the submission's ``solution.py`` runs with, whose ``__import__``
+  hands it modules that refuse forbidden attributes (``from seminar_lib.models.dssm import Tower``,
+  ``dssm.Tower``). The library itself keeps the real attributes, so its own code (the DSSM building its
+  default tower) still works. A dotted attribute (``DSSM.option``) is left to the AST check.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.abc
 import sys
 import types
@@ -108,26 +110,6 @@ def find_forbidden(source: str, rules: Sequence[str]) -> list[str]:
     return sorted(set(found), key=lambda s: (int(s.split(":")[0].split()[1]), s))
 
 
-class _Stub:
-    """Stands for a forbidden object: calling it or reading an attribute raises :class:`ForbiddenError`."""
-
-    def __init__(self, name: str) -> None:
-        object.__setattr__(self, "_name", name)
-
-    def _refuse(self) -> ForbiddenError:
-        return ForbiddenError(f"{object.__getattribute__(self, '_name')} is not available in this assignment: "
-                              "write it yourself")
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        raise self._refuse()
-
-    def __getattr__(self, attr: str) -> object:
-        raise self._refuse()
-
-    def __get__(self, obj: object, owner: object = None) -> object:
-        raise self._refuse()
-
-
 class _StubModule(types.ModuleType):
     def __getattr__(self, attr: str) -> object:
         raise ForbiddenError(f"{self.__name__} is not available in this assignment: write it yourself")
@@ -144,9 +126,8 @@ class _Blocker(importlib.abc.MetaPathFinder):
 
 
 def install_stubs(rules: Sequence[str]) -> None:
-    """Make every forbidden module and attribute unusable in this process (the sandboxed worker)."""
-    parsed = [Rule.parse(r) for r in rules]
-    modules = [r.module for r in parsed if not r.attr]
+    """Make every forbidden *module* unusable in this process (the sandboxed worker)."""
+    modules = [r.module for r in map(Rule.parse, rules) if not r.attr]
     for name in [n for n in sys.modules if any(n == m or n.startswith(m + ".") for m in modules)]:
         sys.modules[name] = _StubModule(name)
     for m in modules:
@@ -154,17 +135,42 @@ def install_stubs(rules: Sequence[str]) -> None:
         if parent in sys.modules and not isinstance(sys.modules[parent], _StubModule):
             setattr(sys.modules[parent], child, _StubModule(m))
     sys.meta_path.insert(0, _Blocker(modules))
-    for rule in (r for r in parsed if r.attr):
-        if any(rule.module == m or rule.module.startswith(m + ".") for m in modules):
-            continue
-        try:
-            owner: object = importlib.import_module(rule.module)
-            *path, last = rule.attr.split(".")
-            for part in path:
-                owner = getattr(owner, part)
-        except (ImportError, AttributeError):
-            continue  # nothing to hide: the name does not exist
-        try:
-            setattr(owner, last, _Stub(rule.dotted))
-        except (AttributeError, TypeError):
-            pass
+
+
+class _GuardedModule(types.ModuleType):
+    """A view of ``module`` that refuses the forbidden attributes (and guards the submodules it leads to)."""
+
+    def __init__(self, module: types.ModuleType, hidden: dict[str, set[str]]) -> None:
+        super().__init__(module.__name__)
+        object.__setattr__(self, "_guarded", (module, hidden))
+
+    def __getattribute__(self, attr: str) -> object:
+        module, hidden = object.__getattribute__(self, "_guarded")
+        if attr in hidden.get(module.__name__, ()):
+            raise ForbiddenError(f"{module.__name__}.{attr} is not available in this assignment: write it yourself")
+        return _guard(getattr(module, attr), hidden)
+
+
+def _guard(value: object, hidden: dict[str, set[str]]) -> object:
+    if isinstance(value, types.ModuleType) and not isinstance(value, _GuardedModule):
+        if any(m == value.__name__ or m.startswith(value.__name__ + ".") for m in hidden):
+            return _GuardedModule(value, hidden)
+    return value
+
+
+def guarded_builtins(rules: Sequence[str]) -> dict[str, object]:
+    """Builtins for the submission's module: ``__import__`` returns guarded views of the modules that hold
+    forbidden attributes (``module:attr`` rules with a plain ``attr``)."""
+    import builtins
+
+    hidden: dict[str, set[str]] = {}
+    for rule in map(Rule.parse, rules):
+        if rule.attr and "." not in rule.attr:
+            hidden.setdefault(rule.module, set()).add(rule.attr)
+    real_import = builtins.__import__
+
+    def guarded_import(name: str, globals: object = None, locals: object = None, fromlist: Sequence[str] = (),
+                       level: int = 0) -> object:
+        return _guard(real_import(name, globals, locals, fromlist, level), hidden)
+
+    return {**builtins.__dict__, "__import__": guarded_import}

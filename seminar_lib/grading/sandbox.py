@@ -241,7 +241,9 @@ class Sandbox:
                 argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         for h in self._hidden(stage, visible):
             argv += ["--size", str(1 << 20), "--tmpfs", str(h)]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(stage.folder), str(INSIDE), "--chdir", str(INSIDE / "work")]
+        # /dev/shm writable for the stage's uid (multiprocessing's semaphores; joblib warns without them)
+        argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(stage.limits.disk_mb << 20),
+                 "--tmpfs", "/dev/shm", "--bind", str(stage.folder), str(INSIDE), "--chdir", str(INSIDE / "work")]
         for key, value in self._env(stage).items():
             argv += ["--setenv", key, value]
         if _is_root():  # setpriv needs these to switch to the stage's uid, then drops every capability
@@ -276,7 +278,7 @@ class Sandbox:
             lines.append(f"mount -t tmpfs -o size=1m,mode=0755 tmpfs {r}{q(str(h))}")
         lines += [f"mkdir -p {r}/proc {r}/dev {r}/sandbox", f"mount -t proc proc {r}/proc",
                   f"mount -t tmpfs -o mode=0755 tmpfs {r}/dev", f"mkdir {r}/dev/shm",
-                  f"mount -t tmpfs -o mode=1777 tmpfs {r}/dev/shm"]
+                  f"mount -t tmpfs -o size={stage.limits.disk_mb}m,mode=1777 tmpfs {r}/dev/shm"]
         for d in DEVICES:
             lines += [f"touch {r}/dev/{d}", f"mount --bind /dev/{d} {r}/dev/{d}"]
         lines.append(f"mount --bind {q(str(stage.folder))} {r}/sandbox")

@@ -27,7 +27,7 @@ def _write(path: Path, data: bytes) -> None:
 def serve(request_dir: Path, reply_dir: Path) -> int:
     """Answer every case of the request (see the module docstring); returns the exit code."""
     from seminar_lib.grading import cases as C
-    from seminar_lib.grading.forbidden import install_stubs
+    from seminar_lib.grading.forbidden import guarded_builtins, install_stubs
 
     request = json.loads((request_dir / "request.json").read_text(encoding="utf-8"))
     reply_dir.mkdir(parents=True, exist_ok=True)
@@ -38,7 +38,7 @@ def serve(request_dir: Path, reply_dir: Path) -> int:
     try:
         if not solution_path.is_file():
             raise FileNotFoundError("solution.py is missing")
-        solution = C.load_module(solution_path, "solution")
+        solution = C.load_module(solution_path, "solution", guarded_builtins(request.get("forbidden", [])))
     except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit, anything at import
         _write(reply_dir / "import.json", json.dumps({"error": C.summarize_exception(exc)}).encode())
         return 0

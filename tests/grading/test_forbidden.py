@@ -39,25 +39,35 @@ def test_allowed_or_unparsable_sources_pass(source):
     assert find_forbidden(source, RULES) == []
 
 
-def test_stubs_make_run_time_lookups_raise():
-    code = textwrap.dedent("""
-        import importlib, textwrap
+def test_stubs_and_guarded_imports_refuse_at_run_time_and_leave_the_library_working(tmp_path):
+    solution = tmp_path / "solution.py"
+    solution.write_text(textwrap.dedent("""
+        import importlib
+        def attempts():
+            import seminar_lib.models.ease as ease
+            from seminar_lib.models import ease as ease2
+            return [lambda: importlib.import_module("seminar_lib." + "metrics").ndcg,
+                    lambda: importlib.import_module("seminar_lib.metrics.ranking").ndcg,
+                    lambda: ease.EASE(10),
+                    lambda: ease2.EASE,
+                    lambda: __import__("seminar_lib.models.ease", fromlist=["EASE"]).EASE]
+    """))
+    code = textwrap.dedent(f"""
         import seminar_lib.metrics, seminar_lib.models.ease  # imported before the stubs (as a harness might)
-        from seminar_lib.grading.forbidden import install_stubs, ForbiddenError
-        install_stubs(["seminar_lib.metrics", "seminar_lib.models.ease:EASE", "textwrap:dedent"])
+        from seminar_lib.grading.cases import load_module
+        from seminar_lib.grading.forbidden import ForbiddenError, guarded_builtins, install_stubs
+        rules = ["seminar_lib.metrics", "seminar_lib.models.ease:EASE"]
+        install_stubs(rules)
+        module = load_module(__import__("pathlib").Path({str(solution)!r}), "solution", guarded_builtins(rules))
         out = []
-        for attempt in (lambda: importlib.import_module("seminar_lib." + "metrics").ndcg,
-                        lambda: importlib.import_module("seminar_lib.metrics.ranking").ndcg,
-                        lambda: importlib.import_module("seminar_lib.models.ease").EASE(10),
-                        lambda: textwrap.dedent("x")):
+        for attempt in module.attempts():
             try:
                 attempt()
                 out.append("reached")
-            except ForbiddenError as exc:
+            except ForbiddenError:
                 out.append("refused")
-        import seminar_lib.models.ease as ease
-        print(out, hasattr(ease, "__file__"))
+        print(out, seminar_lib.models.ease.EASE.__name__)  # the library's own view is intact
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['refused', 'refused', 'refused', 'refused'] True"
+    assert proc.stdout.strip() == "['refused', 'refused', 'refused', 'refused', 'refused'] EASE"

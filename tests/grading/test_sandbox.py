@@ -79,6 +79,8 @@ def test_what_a_stage_sees_and_may_change(kind, tmp_path):
             out["writes"] = writes
             open("mine.txt", "w").write("the stage's own folder is writable")
             open("/tmp/t.txt", "w").write("so is its /tmp")
+            import multiprocessing.synchronize
+            multiprocessing.synchronize.Lock(ctx=None)  # needs a writable /dev/shm (joblib checks this)
             try:
                 socket.create_connection(("127.0.0.1", {port}), timeout=3)
                 out["host_port"] = "connected"
