@@ -7,8 +7,8 @@ it, the dataset folder. Over these, every folder in :attr:`Mounts.hidden` (each 
 stage's own folder (``work/`` with the copied submission, ``home/``) is the only writable host folder, at
 ``/sandbox``; ``/tmp`` is a fresh tmpfs of ``disk_mb``. ``/proc`` belongs to a new PID namespace (the
 grader's processes are not visible), ``/dev`` holds only null, zero, full, random, urandom, tty and shm,
-and the network namespace is the stage's own (loopback only, so a Jupyter kernel still talks to its
-client). The process limits (``prlimit``): ``RLIMIT_DATA`` = ``memory_mb`` per process, ``RLIMIT_NPROC`` =
+``/sys/devices/system/cpu`` is read-only (core counts), and the network namespace is the stage's own
+(loopback only, so a Jupyter kernel still talks to its client). The process limits (``prlimit``): ``RLIMIT_DATA`` = ``memory_mb`` per process, ``RLIMIT_NPROC`` =
 ``processes``, ``RLIMIT_CPU`` = the stage timeout × CPU count, ``RLIMIT_FSIZE`` = ``disk_mb``, no core files.
 When the grader runs as root, student code runs as a fresh unprivileged uid (one per stage, so the process
 limit is the stage's own) with no capabilities and ``no_new_privs``.
@@ -46,6 +46,8 @@ KINDS = ("bwrap", "unshare", "none")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "passwd", "group", "nsswitch.conf",
              "localtime", "ssl", "ca-certificates", "alternatives", "mime.types", "hosts")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# the CPU topology, read-only: BLAS, torch and joblib/loky count cores there (loky warns without it)
+SYS_FILES = ("/sys/devices/system/cpu",)
 UID_RANGE = (200_000, 260_000)
 # SIOCGIFFLAGS / SIOCSIFFLAGS: set IFF_UP on "lo" (what `ip link set lo up` does, without needing iproute2)
 LOOPBACK_UP = ("import fcntl, socket, struct\n"
@@ -186,7 +188,7 @@ class Sandbox:
         return {"PATH": path, "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                 "MPLCONFIGDIR": f"{home}/.cache/matplotlib", "JUPYTER_RUNTIME_DIR": f"{tmp}/jupyter-runtime",
                 "IPYTHONDIR": f"{home}/.ipython", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-                "TQDM_DISABLE": "1", **stage.env}
+                "TQDM_DISABLE": "1", "LOKY_MAX_CPU_COUNT": str(os.cpu_count() or 1), **stage.env}
 
     def _root_dirs(self) -> list[tuple[str, str]]:
         """(how, path) for /bin, /lib, /lib64, /sbin: a symlink where the host has one, else a bind."""
@@ -239,6 +241,8 @@ class Sandbox:
         for name in ETC_FILES:
             if (Path("/etc") / name).exists():
                 argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        for path in SYS_FILES:
+            argv += ["--ro-bind-try", path, path]
         for h in self._hidden(stage, visible):
             argv += ["--size", str(1 << 20), "--tmpfs", str(h)]
         # /dev/shm writable for the stage's uid (multiprocessing's semaphores; joblib warns without them)
@@ -274,6 +278,9 @@ class Sandbox:
                 make = f"mkdir -p {r}/etc/{name}" if src.is_dir() else f"touch {r}/etc/{name}"
                 lines += [make, f"mount --bind /etc/{name} {r}/etc/{name}",
                           f"mount -o remount,bind,ro {r}/etc/{name}"]
+        for path in SYS_FILES:
+            if Path(path).is_dir():
+                lines += [f"mkdir -p {r}{path}", f"mount --rbind {path} {r}{path}", f"mount -o remount,bind,ro {r}{path}"]
         for h in self._hidden(stage, visible):
             lines.append(f"mount -t tmpfs -o size=1m,mode=0755 tmpfs {r}{q(str(h))}")
         lines += [f"mkdir -p {r}/proc {r}/dev {r}/sandbox", f"mount -t proc proc {r}/proc",
