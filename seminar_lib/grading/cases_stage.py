@@ -27,6 +27,7 @@ from seminar_lib.grading.submission import SubmissionError, read_plain_file
 MAX_REPLY_JSON = 8 << 20
 MAX_REPLY_NPZ = 256 << 20
 POLL = 0.02
+IMPORT_TIMEOUT = 60  # s for the worker's imports (torch, the solution) before its first case; at least case_timeout
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def run_cases_stage(sandbox: Sandbox, scratch: Path, submission: Path, assignmen
                 sandbox.inside(folder, folder / "request"), sandbox.inside(folder, reply))
         stage = Stage(argv, folder, mounts, limits, left)
         running = sandbox.start(stage)
-        answered, overdue = _watch(running, reply, pending, left, limits.case_timeout)
+        answered, overdue, ready = _watch(running, reply, pending, left, limits.case_timeout)
         run = running.finish(running.poll())
         if (reply / "import.json").exists():
             try:
@@ -106,6 +107,11 @@ def run_cases_stage(sandbox: Sandbox, scratch: Path, submission: Path, assignmen
                 why = "an unreadable reply"
             for _, case in pending:
                 results[case.name] = C.ProbeResult(error=f"solution.py cannot be imported: {str(why)[:C.MAX_REASON]}")
+            break
+        if overdue and not ready:
+            why = f"Timeout: importing solution.py took more than {min(left, max(IMPORT_TIMEOUT, limits.case_timeout)):g} s"
+            for _, case in pending:
+                results[case.name] = C.ProbeResult(error=why)
             break
         for index, case in pending[:answered]:
             results[case.name] = _read_reply(reply, index)
@@ -135,11 +141,12 @@ def _death(code: int | None) -> str:
 
 
 def _watch(running: RunningStage, reply: Path, pending: Sequence[tuple[int, C.Case]], budget: float,
-           default: float) -> tuple[int, bool]:
-    """Poll the reply folder until the worker exits, the stage budget ends, or the case being answered
-    passes its limit (then the stage is killed); returns how many leading cases were answered, and
-    whether the stage was killed for time."""
+           default: float) -> tuple[int, bool, bool]:
+    """Poll the reply folder until the worker exits, the stage budget ends, or the imports or the case being
+    answered pass their limit (then the stage is killed). Returns (leading cases answered, killed for time,
+    imports finished)."""
     answered = 0
+    import_limit = min(budget, max(IMPORT_TIMEOUT, default))
     since = time.perf_counter()  # when the case now being answered (or the imports) began, as seen from here
     ready = False
     while True:
@@ -153,11 +160,11 @@ def _watch(running: RunningStage, reply: Path, pending: Sequence[tuple[int, C.Ca
             if running.poll() is not None:  # count replies written just before the exit
                 while answered < len(pending) and (reply / f"{pending[answered][0]}.json").exists():
                     answered += 1
-            return answered, False
+            return answered, False, ready
         case = pending[answered][1]
-        limit = case.timeout or default
+        limit = (case.timeout or default) if ready else import_limit
         now = time.perf_counter()
         if now - since > limit or running.elapsed() > budget:
             running.kill()
-            return answered, True
+            return answered, True, ready
         time.sleep(POLL)

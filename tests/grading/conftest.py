@@ -72,3 +72,6 @@ def make_submission(tmp_path) -> Callable[..., Path]:
         return folder
 
     return make
+
+# the fixture assignment's solutions and notebooks are graded, not collected
+collect_ignore_glob = ["fixtures/*"]

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from seminar_lib.grading.grader import HOMEWORK_DIR, ROOT
@@ -16,6 +17,9 @@ TINY_HOMEWORK = FIXTURES / "homework"
 TINY = TINY_HOMEWORK / "tiny"
 HW1 = HOMEWORK_DIR / "hw1_metrics_knn"
 BROKEN = ROOT / "tests" / "fixtures" / "submissions" / "hw1_metrics_knn"
+REFERENCE = (HW1 / "private" / "reference" / "solution.py").read_text()
+TEMPLATE = (HW1 / "template" / "solution.py").read_text()
+MARKER = "grading-attack-marker"  # in the command line of every process an attack leaves behind
 SKIP_PARTS = {".venv", "__pycache__", ".pytest_cache", "runs", ".ipynb_checkpoints"}
 
 
@@ -51,6 +55,7 @@ def fingerprint(root: Path = ROOT) -> dict[str, str]:
 
 
 def fast_limits(text: str, **limits: float) -> str:
+    """``assignment.toml`` text with the given ``[limits]`` set."""
     for key, value in limits.items():
         text, n = re.subn(rf"(?m)^{key} = \d+", f"{key} = {value:g}", text)
         if n == 0:
@@ -59,4 +64,24 @@ def fast_limits(text: str, **limits: float) -> str:
 
 
 def items(report) -> dict[str, tuple[float, str]]:
+    """Item name → (earned, reason)."""
     return {i.name: (i.earned, i.reason) for i in report.items}
+
+
+def leftover(marker: str = MARKER) -> list[str]:
+    """The command lines of host processes that hold ``marker`` (what a stage must not leave running)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and int(pid) != os.getpid():
+            found.append(cmdline)
+    return found
+
+
+def with_prelude(solution: str, prelude: str) -> str:
+    """``solution`` with ``prelude`` run at import, after its own imports."""
+    head, sep, tail = solution.partition("\n\ndef ")
+    return head + "\n" + textwrap.dedent(prelude) + sep + tail

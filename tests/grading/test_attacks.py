@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_kit import BROKEN, HW1, items
+from grading_kit import BROKEN, HW1, MARKER, REFERENCE, TEMPLATE, items, leftover, with_prelude
 
 from seminar_lib.grading.grader import grade_prepared
 
-REFERENCE = (HW1 / "private" / "reference" / "solution.py").read_text()
-TEMPLATE = (HW1 / "template" / "solution.py").read_text()
 CASE_ITEMS = ("graded_ndcg", "intra_list_diversity", "mean_auc", "itemknn_similarity", "itemknn_recommend",
               "scale", "input_validation")
 CASE_POINTS = 19.0
-MARKER = "hw1-attack-marker"
 
 
 def case_items(report) -> dict[str, float]:
@@ -45,24 +41,6 @@ def one_cell_notebook(source: str, execution_count: int | None = None, outputs: 
     nb.cells.append(cell)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nbformat.writes(nb)
-
-
-def leftover(marker: str = MARKER) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline and int(pid) != os.getpid():
-            found.append(cmdline)
-    return found
-
-
-def with_prelude(solution: str, prelude: str) -> str:
-    """``solution`` with ``prelude`` run at import, after its own imports."""
-    head, sep, tail = solution.partition("\n\ndef ")
-    return head + "\n" + textwrap.dedent(prelude) + sep + tail
 
 
 # ------------------------------------------------------------------ row 1: delegation to what is installed
@@ -292,7 +270,8 @@ def _escaped():
             listener.accept()
     finally:
         listener.close()
-    assert case_items(report)["mean_auc"] == 3 and case_total(report) == CASE_POINTS  # the limits held
+    assert case_items(report)["mean_auc"] == 3, items(report)["mean_auc"]
+    assert case_total(report) == CASE_POINTS, items(report)  # the limits held
     assert leftover() == []
 
 

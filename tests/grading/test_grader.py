@@ -8,7 +8,6 @@ import os
 import subprocess
 import time
 
-import pytest
 from grading_kit import TINY, TINY_HOMEWORK, items
 
 from seminar_lib.grading.cases import MAX_REASON
@@ -136,3 +135,13 @@ def test_make_grade_passes_paths_without_shell_expansion(tmp_path):
     assert missing.returncode != 0 and "no submission at" in missing.stdout
     assert not list(ROOT.glob("INJECTED*"))
 
+
+
+def test_a_solution_that_never_finishes_importing(tiny, make_submission, monkeypatch):
+    from seminar_lib.grading import cases_stage
+
+    monkeypatch.setattr(cases_stage, "IMPORT_TIMEOUT", 3)
+    sub = make_submission(None, {"solution.py": "while True:\n    pass\n"})
+    got = items(grade_prepared(tiny, sub))
+    assert got["add"] == (0.0, "public_add_scalars: raised Timeout: importing solution.py took more than 4 s")
+    assert got["mean"][0] == got["leaderboard"][0] == 0

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from grading_kit import HW1, sandbox_kinds
+from grading_kit import HW1, MARKER, leftover, sandbox_kinds
 
 from seminar_lib.grading import sandbox as S
 from seminar_lib.grading.assignment import Limits
@@ -22,7 +22,6 @@ from seminar_lib.grading.grader import ROOT
 
 KINDS = sandbox_kinds()
 LIMITS = Limits(memory_mb=512, processes=32, output_mb=1, disk_mb=8)
-MARKER = "grading-sandbox-test-marker"
 
 
 def mounts() -> S.Mounts:
@@ -32,19 +31,6 @@ def mounts() -> S.Mounts:
 def run_python(kind: str, tmp_path: Path, code: str, *, timeout: float = 60, limits: Limits = LIMITS) -> S.StageRun:
     stage = S.Stage((sys.executable, "-c", textwrap.dedent(code)), tmp_path / "stage", mounts(), limits, timeout)
     return S.Sandbox(kind).run(stage)
-
-
-def leftover(marker: str) -> list[str]:
-    """Host processes whose command line holds ``marker``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline and str(os.getpid()) != pid:
-            found.append(cmdline)
-    return found
 
 
 @pytest.fixture(params=KINDS)
