@@ -127,14 +127,21 @@ def ann_search(solution: types.ModuleType, vectors: Any, ids: Any, queries: Any,
 
 
 # ----------------------------------------------------------------------------------- 5. training and ranking
+def plain_tower(in_dim: int, out_dim: int) -> nn.Module:
+    """The towers of a DSSM that tests another of your parts: ``Linear(in, 128) → ReLU → Linear(128, out)`` (the
+    library's ``Tower`` is not available in the worker, and your ``Tower`` is its own item)."""
+    return nn.Sequential(nn.Linear(in_dim, 128), nn.ReLU(), nn.Linear(128, out_dim))
+
+
 def train_with_part(solution: types.ModuleType, part: str, train: Mapping[str, Any], users: Any,
                     user_features: Mapping[str, Any], item_features: Mapping[str, Any], preset: str, epochs: int,
                     seed: int, k: int = 10) -> dict[str, Any]:
-    """The library's DSSM with one of your parts (``part``: ``"loss"``, ``"features"`` or ``"tower"``), fitted on
-    ``train``; the top ``k`` for ``users``."""
+    """The library's DSSM with one of your parts (``part``: ``"loss"``, ``"features"`` or ``"tower"``; the other
+    parts are the library's defaults, the towers :func:`plain_tower`), fitted on ``train``; the top ``k`` for
+    ``users``."""
     torch.set_num_threads(1)
-    hooks = {"loss": {"loss": solution.pairwise_loss, "temperature": 1.0},
-             "features": {"features": solution.FeatureEmbedding},
+    hooks = {"loss": {"loss": solution.pairwise_loss, "temperature": 1.0, "tower": plain_tower},
+             "features": {"features": solution.FeatureEmbedding, "tower": plain_tower},
              "tower": {"tower": lambda i, o: solution.Tower(i, o)}}[part]
     model = DSSM(**hooks, user_features=feature_table(user_features), item_features=feature_table(item_features),
                  preset=preset, epochs=epochs, seed=seed, device="cpu", log_every=None)
