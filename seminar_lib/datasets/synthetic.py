@@ -30,6 +30,8 @@ from seminar_lib.datasets.registry import DatasetSpec, register
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS = ("F", "M")
 START = np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64)
+# users generated together: their (user × item) CDFs and (user × step) draws are in memory at once
+CHUNK_CELLS = 1 << 22
 
 
 def generate(
@@ -71,11 +73,6 @@ def generate(
     user_vec = (rng.normal(size=(len(AGE_GROUPS), dim))[age] + 0.7 * rng.normal(size=(len(GENDERS), dim))[gender]
                 + 0.7 * rng.normal(size=(n_users, dim)))
 
-    logits = taste_strength * (user_vec @ item_vec.T) / np.sqrt(dim) / np.sqrt(1.0 + 0.7**2 + 0.7**2) + log_pop
-    logits -= logits.max(axis=1, keepdims=True)
-    cdf = np.cumsum(np.exp(logits), axis=1)
-    cdf /= cdf[:, -1:]
-
     sigma = 0.6
     lengths = np.exp(rng.normal(np.log(mean_events) - sigma**2 / 2, sigma, n_users)).round().astype(np.int64)
     lengths = np.clip(lengths, min_events, 10 * int(mean_events))
@@ -83,37 +80,29 @@ def generate(
     steps = lengths if repeat_prob > 0 else np.minimum(3 * lengths, 3 * n_items)
     horizon = int(steps.max())
 
-    # Preference draws for every (user, step) with one searchsorted on the flattened row-wise CDFs.
-    rows = np.arange(n_users)[:, None]
-    flat = (cdf + rows).ravel()
-    draws = np.searchsorted(flat, rng.random((n_users, horizon)) + rows, side="right") - rows * n_items
-    draws = np.clip(draws, 0, n_items - 1)
-
+    # The random stream is laid out as if every (user, step) array were drawn at once: preference draws,
+    # the category cycles, event modes, repeat picks, start times, gaps. Each chunk of users reads its rows
+    # from generators advanced to its place in that stream, so the output does not depend on the chunking.
+    cells = n_users * horizon
+    draw_rng = _fork(rng)
+    _advance(rng, cells)
     successor = _category_cycles(category, rng)
-    mode = rng.random((n_users, horizon))
-    pick = rng.random((n_users, horizon))
-    seq = np.empty((n_users, horizon), dtype=np.int64)
-    seq[:, 0] = draws[:, 0]
-    for t in range(1, horizon):
-        repeated = seq[np.arange(n_users), (pick[:, t] * t).astype(np.int64)]
-        seq[:, t] = np.where(mode[:, t] < repeat_prob, repeated,
-                             np.where(mode[:, t] < repeat_prob + sequential_prob, successor[seq[:, t - 1]], draws[:, t]))
-
+    mode_rng, pick_rng = _fork(rng), _fork(rng, cells)
+    _advance(rng, 2 * cells)
     start = rng.uniform(0, 0.8 * days * 86400, n_users)
-    gaps = rng.exponential(0.2 * days * 86400 / mean_events, (n_users, horizon))
-    keep = np.arange(horizon)[None, :] < steps[:, None]
-    frame = pl.DataFrame({"user_id": np.broadcast_to(rows, (n_users, horizon))[keep] + 1, "item_id": seq[keep] + 1})
-    if repeat_prob == 0:
-        frame = frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
-    # position of each kept event in its user's sequence; the user's first `length` events are kept
-    user0 = frame["user_id"].to_numpy() - 1
-    position = frame.select(pl.int_range(pl.len()).over("user_id")).to_series().to_numpy()
-    kept = position < lengths[user0]
-    user0, position = user0[kept], position[kept]
-    times = start[:, None] + np.cumsum(gaps, axis=1)
-    frame = frame.filter(pl.Series(kept)).with_columns(
-        pl.Series("timestamp", START + times[user0, position].astype(np.int64)))
-    interactions = make_interactions(frame).sort("user_id", "timestamp", "item_id")
+    gap_scale = 0.2 * days * 86400 / mean_events
+
+    chunk = max(1, CHUNK_CELLS // n_items)
+    frames = []
+    for lo in range(0, n_users, chunk):
+        hi = min(lo + chunk, n_users)
+        frames.append(_chunk_events(
+            lo, hi, user_vec[lo:hi], item_vec, log_pop, taste_strength,
+            steps[lo:hi], lengths[lo:hi], start[lo:hi],
+            successor, draw_rng.random((hi - lo, horizon)), mode_rng.random((hi - lo, horizon)),
+            pick_rng.random((hi - lo, horizon)), rng.exponential(gap_scale, (hi - lo, horizon)),
+            repeat_prob, sequential_prob))
+    interactions = make_interactions(pl.concat(frames)).sort("user_id", "timestamp", "item_id")
 
     users = pl.DataFrame({
         "user_id": np.arange(1, n_users + 1),
@@ -131,6 +120,69 @@ def generate(
                                   f"user features, {sequential_prob:.0%} sequential successors, "
                                   f"{repeat_prob:.0%} repeats.")
 
+
+
+def _fork(rng: np.random.Generator, skip: int = 0) -> np.random.Generator:
+    """A generator at ``rng``'s position in its stream plus ``skip`` 64-bit draws (``rng`` itself is not moved)."""
+    bit_generator = type(rng.bit_generator)()
+    bit_generator.state = rng.bit_generator.state
+    if skip:
+        bit_generator.advance(skip)
+    return np.random.Generator(bit_generator)
+
+
+def _advance(rng: np.random.Generator, draws: int) -> None:
+    """Move ``rng`` on by ``draws`` 64-bit draws, as drawing that many doubles would: the bit generator's
+    buffered 32-bit half (used by small-range integers) survives, as it does across ``random()`` calls."""
+    buffered = {key: rng.bit_generator.state[key] for key in ("has_uint32", "uinteger")}
+    rng.bit_generator.advance(draws)
+    rng.bit_generator.state = {**rng.bit_generator.state, **buffered}
+
+
+def _chunk_events(lo: int, hi: int, user_vec: np.ndarray, item_vec: np.ndarray, log_pop: np.ndarray, strength: float,
+                  steps: np.ndarray, lengths: np.ndarray, start: np.ndarray, successor: np.ndarray,
+                  uniforms: np.ndarray, mode: np.ndarray, pick: np.ndarray, gaps: np.ndarray,
+                  repeat_prob: float, sequential_prob: float) -> pl.DataFrame:
+    """The events of users ``lo … hi−1``: ``user_id, item_id, timestamp`` (the (user, step) arrays are
+    ``(hi − lo) × horizon``; ``uniforms`` pick preference draws through each user's softmax CDF).
+
+    Memory is ``(hi − lo) × (n_items + horizon)`` numbers, whatever the number of users."""
+    n, horizon = uniforms.shape
+    n_items = len(item_vec)
+    dim = item_vec.shape[1]
+    logits = strength * (user_vec @ item_vec.T) / np.sqrt(dim) / np.sqrt(1.0 + 0.7**2 + 0.7**2) + log_pop
+    logits -= logits.max(axis=1, keepdims=True)
+    cdf = np.cumsum(np.exp(logits), axis=1)
+    cdf /= cdf[:, -1:]
+    del logits
+    # one searchsorted on the flattened row-wise CDFs, each row offset by its (global) user index
+    rows = np.arange(lo, hi)[:, None]
+    flat = (cdf + rows).ravel()
+    del cdf
+    draws = np.searchsorted(flat, uniforms + rows, side="right") - (rows - lo) * n_items
+    del flat
+    draws = np.clip(draws, 0, n_items - 1)
+
+    seq = np.empty((n, horizon), dtype=np.int64)
+    seq[:, 0] = draws[:, 0]
+    local = np.arange(n)
+    for t in range(1, horizon):
+        repeated = seq[local, (pick[:, t] * t).astype(np.int64)]
+        seq[:, t] = np.where(mode[:, t] < repeat_prob, repeated,
+                             np.where(mode[:, t] < repeat_prob + sequential_prob, successor[seq[:, t - 1]], draws[:, t]))
+
+    keep = np.arange(horizon)[None, :] < steps[:, None]
+    frame = pl.DataFrame({"user_id": np.broadcast_to(rows, (n, horizon))[keep] + 1, "item_id": seq[keep] + 1})
+    if repeat_prob == 0:
+        frame = frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
+    # position of each kept event in its user's sequence; the user's first `length` events are kept
+    user0 = frame["user_id"].to_numpy() - 1 - lo
+    position = frame.select(pl.int_range(pl.len()).over("user_id")).to_series().to_numpy()
+    kept = position < lengths[user0]
+    user0, position = user0[kept], position[kept]
+    times = start[:, None] + np.cumsum(gaps, axis=1)
+    return frame.filter(pl.Series(kept)).with_columns(
+        pl.Series("timestamp", START + times[user0, position].astype(np.int64)))
 
 def _category_cycles(category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``successor[i]``: the next item after ``i`` in a random cycle through the items of its category."""

@@ -131,7 +131,15 @@ class EASE(Recommender):
         self.weights_ = ease_weights(gram, self.regularization)
 
     def _score(self, batch: UserBatch) -> torch.Tensor:
-        """``S = X_b · B``: ``X_b`` is the batch's history (``B_users × n_items``, dense on the device)."""
+        """``S = X_b · B`` (``B_users × n_items``), ``X_b`` the batch's history.
+
+        On CPU ``X_b`` stays sparse: the product costs ``nnz(X_b)·n_items`` multiply-adds (a sum of the
+        rows of ``B`` a user's items select), where a dense ``X_b`` costs ``B_users·n_items²`` — at KION's
+        ~5 items per user among 15.7k, about 3,000 times more. On a GPU the dense product runs on
+        tensor cores and wins, so there ``X_b`` is densified on the device.
+        """
         history = _as_numpy_dtype(batch.history, binary=self.binary, dtype=_NUMPY_DTYPE[self.dtype])
+        if self.device.type == "cpu":
+            return torch.from_numpy(np.ascontiguousarray(history @ self.weights_.numpy()))
         dense = torch.from_numpy(history.toarray()).to(self.device)
         return dense @ self.weights_
