@@ -156,8 +156,9 @@ def _preference_draws(lo: int, user_vec: np.ndarray, item_vec: np.ndarray, log_p
     ``logits = β·u·vᵀ/√d/√(1 + 0.7² + 0.7²) + log p``, ``cdf = cumsum(exp(logits − max)) / total``, and each
     uniform ``x`` picks the item where ``cdf`` first exceeds it.
 
-    Worked in blocks of :data:`BLOCK_CELLS` (user × item) cells, in place, so each block stays in the CPU's
-    cache, and the blocks are shared among threads (numpy releases the GIL); every operation is the same
+    The dot products are one matrix product for the chunk; the rest is worked in blocks of
+    :data:`BLOCK_CELLS` (user × item) cells, in place, so each block stays in the CPU's cache, and the
+    blocks are shared among threads (numpy releases the GIL); every operation is the same
     element by element as on the whole matrix, so the draws depend neither on the blocking nor on the
     threads. The cost is ``n × n_items`` exponentials and prefix sums — exact sampling over every item.
     """
@@ -165,9 +166,11 @@ def _preference_draws(lo: int, user_vec: np.ndarray, item_vec: np.ndarray, log_p
     rows_per_block = max(1, BLOCK_CELLS // n_items)
     draws = np.empty(uniforms.shape, dtype=np.int64)
 
+    logits = user_vec @ item_vec.T  # one BLAS call for the chunk (BLAS threads must not nest in ours)
+
     def block(b0: int) -> None:
         b1 = min(b0 + rows_per_block, n)
-        cdf = np.matmul(user_vec[b0:b1], item_vec.T)
+        cdf = logits[b0:b1]
         cdf *= strength
         cdf /= np.sqrt(item_vec.shape[1])
         cdf /= np.sqrt(1.0 + 0.7**2 + 0.7**2)
