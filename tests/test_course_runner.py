@@ -165,3 +165,13 @@ def test_a_signal_stops_a_real_run_and_its_kernel(tmp_path, signum, code, to_gro
     assert manifest["status"] == "interrupted" and manifest["stopped_by"] == signal.Signals(signum).name
     assert [r["status"] for r in manifest["notebooks"]] == ["ok", "interrupted", "pending"]
     assert manifest["finished"] and "while running 02_long" in output
+
+
+@pytest.mark.gpu
+def test_gpu_assignment_sees_this_machines_gpus(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    n = torch.cuda.device_count()
+    slots, note = course.gpu_assignment(n + 1, "cuda")
+    assert slots == [str(w % n) for w in range(n + 1)] and f"share {n} GPU(s)" in note

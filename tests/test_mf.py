@@ -279,3 +279,15 @@ def test_sparse_mf_with_lazy_weight_decay_beats_top_popular_on_synthetic(split):
     pop = fit_and_evaluate(TopPopular(), split.train, split.test).value("ndcg")
     mf = fit_and_evaluate(MatrixFactorization("bce", n_negatives=4, sparse=True, **FAST), split.train, split.test)
     assert mf.value("ndcg") > 1.15 * pop
+
+
+@pytest.mark.gpu
+def test_sparse_mf_on_cuda_trains_like_cpu(split):
+    """The same seed draws the same shuffles and negatives on both devices (CPU generator): SparseAdam on CUDA
+    ends where it ends on the CPU, up to float rounding."""
+    options = dict(objective="bce", factors=16, epochs=2, batch_size=512, log_every=None, sparse=True)
+    cpu = MatrixFactorization(**options, device="cpu").fit(split.train)
+    gpu = MatrixFactorization(**options, device="cuda").fit(split.train)
+    assert gpu.net_.user_factors.device.type == "cuda"
+    for (name, a), b in zip(cpu.net_.named_parameters(), gpu.net_.parameters(), strict=True):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-3, atol=1e-4, msg=name)
