@@ -134,7 +134,11 @@ class EASE(Recommender):
 
     def _fit(self, data: EncodedInteractions) -> None:
         gram = gram_matrix(data.matrix, binary=self.binary, dtype=self.dtype, device=self.device)
-        self.weights_ = ease_weights(gram, self.regularization)
+        weights = ease_weights(gram, self.regularization)
+        del gram
+        # cholesky_inverse returns a column-major matrix; scipy's sparse × dense product would copy it
+        # (n_items² numbers) at every batch, so it is made row-major once
+        self.weights_ = weights.contiguous()
 
     def _score(self, batch: UserBatch) -> torch.Tensor:
         """``S = X_b · B`` (``B_users × n_items``), ``X_b`` the batch's history.
