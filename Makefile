@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The dataset cache (ML-100K is downloaded there on first use); CI sets it to the shared mirror.
 export SEMINAR_DATA_DIR ?= $(HOME)/.cache/seminar_lib
 
-.PHONY: help setup test test-fast nbval notebooks course grade grade-class release lab bench clean
+.PHONY: help setup test test-fast nbval notebooks course grade grade-class release lab bench gpu-check clean
 
 help:
 	@echo "make setup      create $(VENV) with torch ($(TORCH_SPEC)) and seminar_lib[dev]"
@@ -21,7 +21,8 @@ help:
 	@echo "make grade-class  grade a class: CLASS=dir ASSIGNMENT=name [WORKERS=2] [OUTPUT=dir]"
 	@echo "make release    the student copy of the repository (without homework/*/private) in RELEASE=dir"
 	@echo "make lab        start JupyterLab in notebooks/"
-	@echo "make bench      run the benchmark scripts under bench/"
+	@echo "make bench      run the benchmark scripts under bench/ (bench/scale.py: its ML-1M size; KION: see README)"
+	@echo "make gpu-check  on a CUDA machine: pytest -m gpu, the smoke course on cuda, epochs CUDA vs CPU (< 10 min)"
 
 setup: $(BIN)/python
 	$(BIN)/pip install --upgrade pip
@@ -82,8 +83,17 @@ release:
 lab:
 	cd notebooks && ../$(BIN)/jupyter lab
 
+# every benchmark script (bench/rectools_metrics.py runs inside bench/metrics.py, in a RecTools environment;
+# bench/gpu_epochs.py needs CUDA and runs in gpu-check); RECTOOLS_PYTHON=/tmp/rectools-venv/bin/python adds RecTools
+RECTOOLS_PYTHON ?=
 bench:
-	@for script in bench/*.py; do echo "== $$script"; TQDM_DISABLE=1 $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do \
+		case $$script in bench/rectools_metrics.py|bench/gpu_epochs.py) continue;; esac; \
+		args=""; [ $$script = bench/metrics.py ] && [ -n "$(RECTOOLS_PYTHON)" ] && args="--rectools-python $(RECTOOLS_PYTHON)"; \
+		echo "== $$script $$args"; TQDM_DISABLE=1 $(BIN)/python $$script $$args || exit 1; done
+
+gpu-check:
+	PY=$(BIN)/python bench/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -21,12 +21,15 @@ import contextlib
 import json
 import os
 import platform
+import queue
+import signal
 import subprocess
+import threading
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -65,28 +68,110 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     return {name: info["default"] for name, info in papermill.inspect_notebook(str(path)).items()}
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+class KernelRegistry:
+    """The kernels a run has started and not yet shut down, so a signal can stop them from the main thread.
+
+    Each kernel runs in its own session (``jupyter_client`` starts it with ``start_new_session``), so a
+    Ctrl-C in the terminal does not reach it: the runner interrupts it (``SIGINT`` to its process group,
+    the cell raises ``KeyboardInterrupt``) and, if it is still alive after a grace period, kills the group.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kernels: dict[int, Any] = {}
+
+    def add(self, km: Any) -> None:
+        with self._lock:
+            self._kernels[id(km)] = km
+
+    def discard(self, km: Any) -> None:
+        with self._lock:
+            self._kernels.pop(id(km), None)
+
+    def signal_all(self, signum: int) -> None:
+        """Send ``signum`` to every live kernel's process group."""
+        with self._lock:
+            kernels = list(self._kernels.values())
+        for km in kernels:
+            group = getattr(km.provisioner, "pgid", None) or getattr(km.provisioner, "pid", None)
+            if group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signum)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._kernels)
+
+
+def _start_kernel(kernel_name: str, env: Mapping[str, str], cwd: str) -> Any:
+    """A kernel started with its own environment ``env`` (not the runner's ``os.environ``, which threads share)."""
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(env=dict(env), cwd=cwd)
+    return km
+
+
+def _register_engine() -> str:
+    """Register (once) the papermill engine that starts each kernel with its own environment and
+    reports it to a :class:`KernelRegistry`; returns its name."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    name = "seminar_lib"
+    if name in papermill_engines._engines:
+        return name
+
+    class KernelPerNotebookEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, *,
+                                     kernel_env: Mapping[str, str], kernel_cwd: str,
+                                     registry: KernelRegistry | None = None, **kwargs):
+            from papermill.clientwrap import PapermillNotebookClient
+            from papermill.log import logger
+            from papermill.utils import merge_kwargs, remove_args
+
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            km = _start_kernel(kernel_name, kernel_env, kernel_cwd)
+            if registry is not None:
+                registry.add(km)
+            client = PapermillNotebookClient(nb_man, km=km, **merge_kwargs(
+                kwargs, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                log=logger, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file))
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                km.shutdown_kernel(now=True)
+                if registry is not None:
+                    registry.discard(km)
+
+    papermill_engines.register(name, KernelPerNotebookEngine)
+    return name
+
+
+def kernel_environment(run_dir: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a notebook's kernel gets: the runner's, progress bars off, the pinned CPU code
+    paths of :mod:`seminar_lib.cpu_kernels`, ``SEMINAR_RUN_DIR`` and ``extra`` (e.g. ``CUDA_VISIBLE_DEVICES``)."""
+    env = {**os.environ, "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env.update(cpu_kernels.pin(dict(env)))
+    if run_dir is not None:
+        env["SEMINAR_RUN_DIR"] = str(run_dir)
+    env.update(extra or {})
+    return env
 
 
 def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None = None, *,
-                     run_dir: Path | None = None, timeout: int = 1800, log_path: Path | None = None) -> Path:
+                     run_dir: Path | None = None, timeout: int = 1800, log_path: Path | None = None,
+                     env: Mapping[str, str] | None = None, registry: KernelRegistry | None = None) -> Path:
     """Execute ``src`` into ``dst`` with papermill (kernel ``python3``, ``cwd`` = the notebook's folder).
 
-    Unknown parameter names are refused. Progress bars are disabled (``TQDM_DISABLE=1``) and the kernel
-    runs on the pinned CPU code paths of :mod:`seminar_lib.cpu_kernels`, so outputs are reproducible
-    on any x86-64 machine; ``run_dir`` becomes ``$SEMINAR_RUN_DIR`` (where ``record_metrics`` writes its JSON);
-    ``log_path`` receives the cells' outputs as they run. ``timeout`` is per cell (seconds).
+    Unknown parameter names are refused. The kernel gets its own environment (:func:`kernel_environment`:
+    progress bars off, the pinned CPU code paths, ``$SEMINAR_RUN_DIR`` = ``run_dir`` where
+    ``record_metrics`` writes its JSON, and ``env`` on top), so notebooks run side by side in threads
+    never see each other's settings; ``log_path`` receives the cells' outputs as they run; ``timeout``
+    is per cell (seconds); ``registry`` learns the kernel while it lives (to stop it on a signal).
     """
     import papermill
 
@@ -95,15 +180,14 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any] | None 
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise ValueError(f"{src.name} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
-    env = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", **cpu_kernels.pin(dict(os.environ))}
-    if run_dir is not None:
-        env["SEMINAR_RUN_DIR"] = str(run_dir)
-    with _environ(env), contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, "w")) if log_path is not None else None
         papermill.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3",
-                                   cwd=str(src.parent), progress_bar=False, log_output=log is not None,
+                                   progress_bar=False, log_output=log is not None,
                                    stdout_file=log, stderr_file=log, request_save_on_cell_execute=True,
-                                   execution_timeout=timeout)
+                                   execution_timeout=timeout, engine_name=_register_engine(),
+                                   kernel_env=kernel_environment(run_dir, env), kernel_cwd=str(src.parent),
+                                   registry=registry)
     return dst
 
 
@@ -141,7 +225,7 @@ class NotebookResult:
     """What happened to one notebook of a run."""
 
     notebook: str
-    status: str = "pending"  # pending → running → ok | failed
+    status: str = "pending"  # pending → running → ok | failed | interrupted
     seconds: float = 0.0
     error: dict[str, Any] | None = None
 
@@ -157,11 +241,16 @@ class RunState:
     finished: str | None = None
     notebooks: list[NotebookResult] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
+    stopped_by: str | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # workers save from their threads
 
     def save(self) -> None:
-        data = asdict(self)
-        data["folder"] = str(self.folder)
-        atomic_write_text(self.folder / "run.json", json.dumps(data, indent=1, default=str) + "\n")
+        with self._lock:
+            data = asdict(self)
+            data["folder"] = str(self.folder)
+            atomic_write_text(self.folder / "run.json", json.dumps(data, indent=1, default=str) + "\n")
 
 
 def environment_facts(parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,8 +291,24 @@ def dataset_checksums(name: str) -> dict[str, str]:
     return {rel: sha256_file(folder / rel) for rel in spec.files if (folder / rel).is_file()}
 
 
+class RunStopped:
+    """The signal that stops a run (``SIGINT`` from Ctrl-C, ``SIGTERM`` from a batch scheduler), set by the
+    handler :func:`run_course` installs in the main thread."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.count = 0
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signum = self.signum or signum
+        self.count += 1
+        self.event.set()
+
+
 def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, result: NotebookResult,
-             state: RunState) -> None:
+             state: RunState, env: Mapping[str, str] | None = None, registry: KernelRegistry | None = None,
+             stopped: RunStopped | None = None) -> None:
     import papermill
 
     result.status = "running"
@@ -212,7 +317,7 @@ def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, r
     for attempt in (1, 2):
         try:
             execute_notebook(nb, out_dir / nb.name, params, run_dir=out_dir, timeout=timeout,
-                             log_path=out_dir / f"{nb.stem}.log")
+                             log_path=out_dir / f"{nb.stem}.log", env=env, registry=registry)
             result.status, result.error = "ok", None
             break
         except papermill.PapermillExecutionError as exc:
@@ -223,54 +328,136 @@ def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, r
         except Exception as exc:  # kernel start or infrastructure: retried once (papermill #511, #239)
             result.status = "failed"
             result.error = {"ename": type(exc).__name__, "evalue": str(exc)[:500], "attempt": attempt}
+            if stopped is not None and stopped.event.is_set():
+                break
+    if stopped is not None and stopped.event.is_set() and result.status != "ok":
+        result.status = "interrupted"
     result.seconds = round(time.perf_counter() - start, 1)
     state.save()
 
 
+def gpu_assignment(workers: int, device: str, visible: Sequence[str] | None = None) -> tuple[list[str | None], str | None]:
+    """Which GPU each worker slot gets (``CUDA_VISIBLE_DEVICES`` of its kernels) and a note for the run.
+
+    With ``device="cuda"`` (or ``auto`` where CUDA is present) and ``workers > 1``, slot ``w`` gets GPU
+    ``visible[w mod n]`` — ``visible`` defaults to the runner's ``CUDA_VISIBLE_DEVICES`` list, else
+    ``0 … device_count − 1``. With fewer GPUs than workers, slots share GPUs and the note says so.
+    One worker, or a CPU run, leaves ``CUDA_VISIBLE_DEVICES`` alone (``None`` per slot).
+    """
+    if workers <= 1 or device == "cpu":
+        return [None] * max(workers, 1), None
+    if visible is None:
+        listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if listed is not None:
+            visible = [d.strip() for d in listed.split(",") if d.strip()]
+        else:
+            import torch
+
+            visible = [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if not visible:
+        note = None if device == "auto" else f"--device {device} with {workers} workers, but no GPU is visible"
+        return [None] * workers, note
+    slots = [visible[w % len(visible)] for w in range(workers)]
+    note = None
+    if len(visible) < workers:
+        note = (f"{workers} workers share {len(visible)} GPU(s) ({', '.join(visible)}): worker w uses GPU "
+                f"visible[w mod {len(visible)}]; notebooks on one GPU compete for its memory")
+    return slots, note
+
+
 def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Path, *, workers: int = 1,
-               timeout: int = 1800, echo: bool = True) -> RunState:
+               timeout: int = 1800, echo: bool = True, grace: float = 10.0) -> RunState:
     """Execute ``notebooks`` into a new ``out_dir`` (which must not exist) and write the leaderboard.
 
-    With ``workers > 1`` notebooks run concurrently (each in its own kernel); on one GPU keep 1.
+    With ``workers > 1`` notebooks run concurrently, each in its own kernel with its own environment;
+    on a CUDA run each worker gets its own GPU (:func:`gpu_assignment`). Called from the main thread,
+    the run can be stopped: ``SIGINT`` (Ctrl-C) or ``SIGTERM`` interrupts the running kernels, kills
+    any still alive after ``grace`` seconds (at once on a second signal), marks the run and the notebooks
+    that were running ``interrupted`` (``run.json``: ``"stopped_by"`` names the signal) and returns; the
+    CLI then exits with ``128 + signal`` (130 / 143).
     """
     accepted = {nb: set(notebook_parameters(nb)) for nb in notebooks}
     unknown = sorted(set(params) - set().union(*accepted.values()))
     if unknown:
         raise ValueError(f"no selected notebook has the parameter(s) {unknown}; "
                          f"parameters: {sorted(set().union(*accepted.values()))}")
+    workers = max(1, workers)
     out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
     state = RunState(out_dir, dict(params), notebooks=[NotebookResult(nb.stem) for nb in notebooks])
     state.environment = environment_facts(params)
+    gpus, note = gpu_assignment(workers, str(params.get("DEVICE", "auto")))
+    state.environment["worker_gpus"] = gpus
+    if note:
+        state.environment["note"] = note
+        if echo:
+            print(f"note: {note}", flush=True)
     state.save()
     results = dict(zip(notebooks, state.notebooks))
+    registry, stopped = KernelRegistry(), RunStopped()
+    free_slots: queue.Queue[int] = queue.Queue()
+    for slot in range(workers):
+        free_slots.put(slot)
 
     def one(nb: Path) -> None:
+        if stopped.event.is_set():
+            return
         own = {name: value for name, value in params.items() if name in accepted[nb]}  # e.g. EPOCHS: only where defined
-        _run_one(nb, out_dir, own, timeout, results[nb], state)
+        slot = free_slots.get()
+        try:
+            env = {"CUDA_VISIBLE_DEVICES": gpus[slot]} if gpus[slot] is not None else None
+            if echo and workers == 1:
+                print(f"[{notebooks.index(nb) + 1}/{len(notebooks)}] {nb.stem}: running", flush=True)
+            _run_one(nb, out_dir, own, timeout, results[nb], state, env, registry, stopped)
+        finally:
+            free_slots.put(slot)
         if echo:
             r = results[nb]
             where = f" at cell {r.error.get('cell')}: {r.error['ename']}: {r.error['evalue'][:200]}" if r.error else ""
             print(f"[{notebooks.index(nb) + 1}/{len(notebooks)}] {nb.stem}: {r.status} in {r.seconds:.0f} s{where}",
                   flush=True)
 
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.signal(sig, stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(one, notebooks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
+            pending: set[Future] = {pool.submit(one, nb) for nb in notebooks}
+            while pending and not stopped.event.is_set():
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a failure of the runner itself (not of a notebook) ends the run
+            if stopped.event.is_set():
+                _stop_kernels(registry, stopped, grace)
+                for future in pending:
+                    future.cancel()
+        if stopped.event.is_set():
+            state.status = "interrupted"
+            state.stopped_by = signal.Signals(stopped.signum).name
         else:
-            for nb in notebooks:
-                if echo:
-                    print(f"[{notebooks.index(nb) + 1}/{len(notebooks)}] {nb.stem}: running", flush=True)
-                one(nb)
-        write_leaderboard(out_dir, k=int(params.get("K", 10)))
-        state.status = "failed" if any(r.status != "ok" for r in state.notebooks) else "complete"
+            write_leaderboard(out_dir, k=int(params.get("K", 10)))
+            state.status = "failed" if any(r.status != "ok" for r in state.notebooks) else "complete"
     except BaseException:
         state.status = "interrupted"
+        stopped.event.set()
+        registry.signal_all(signal.SIGKILL)
         raise
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         state.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
         state.save()
     return state
+
+
+def _stop_kernels(registry: KernelRegistry, stopped: RunStopped, grace: float) -> None:
+    """Interrupt every live kernel (the running cell raises ``KeyboardInterrupt``, papermill stops the
+    notebook and shuts its kernel down); kill those still alive after ``grace`` seconds or a second signal."""
+    registry.signal_all(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while len(registry) and time.monotonic() < deadline and stopped.count < 2:
+        time.sleep(0.1)
+    if len(registry):
+        registry.signal_all(signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------------------ leaderboard
@@ -393,6 +580,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = args.output or ROOT / "runs" / f"{stamp}-{params.get('PROFILE', 'smoke')}"
     state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout)
+    if state.stopped_by is not None:
+        running = [r.notebook for r in state.notebooks if r.status == "interrupted"]
+        print(f"interrupted by {state.stopped_by}" + (f" while running {', '.join(running)}" if running else "")
+              + f"; no kernel is left running\nrun folder: {out_dir}", flush=True)
+        return 128 + int(signal.Signals[state.stopped_by])
     failed = [r.notebook for r in state.notebooks if r.status != "ok"]
     print(f"{state.status}: {len(notebooks) - len(failed)}/{len(notebooks)} notebooks ok"
           + (f"; failed: {', '.join(failed)}" if failed else "") + f"\nrun folder: {out_dir}")

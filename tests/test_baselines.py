@@ -100,3 +100,29 @@ def test_on_movielens_personal_top_popular_finds_nothing_new(ml100k):
     report = fit_and_evaluate(PersonalTopPopular(), split.fit_data("test"), split.test)
     assert report.recos.is_empty() and report.value("ndcg") == 0.0
     assert np.isnan(report.value("novelty"))  # nobody got a list: the mean over recommended users is undefined
+
+
+@pytest.mark.parametrize("filter_viewed", [True, False])
+def test_top_popular_is_the_first_k_unseen_items_of_one_ranking(filter_viewed):
+    """The shared-ranking anti-join against a per-user reference: ties by item id, heavy users whose history
+    covers most of the top, users who saw everything (short or empty lists) and cold users."""
+    rng = np.random.default_rng(0)
+    n_items = 30
+    rows = [(u, int(i), t) for u in range(1, 41) for t, i in enumerate(rng.choice(n_items, rng.integers(1, 8), replace=False))]
+    rows += [(41, i, i) for i in range(n_items)]             # saw every item
+    rows += [(42, i, i) for i in range(n_items - 3)]         # three items left
+    train = interactions(rows)
+    model = TopPopular().fit(train)
+    users = list(range(1, 43)) + [999]                         # 999: unseen at fit
+    got = model.recommend(users, k=10, filter_viewed=filter_viewed)
+    pop = train.group_by("item_id").agg(pl.col("user_id").n_unique().alias("n"))
+    ranking = pop.sort(["n", "item_id"], descending=[True, False])
+    seen = train.group_by("user_id").agg(pl.col("item_id").unique())
+    seen = dict(zip(seen["user_id"], (set(s) for s in seen["item_id"].to_list())))
+    expected = []
+    for u in users:
+        kept = [(i, n) for i, n in ranking.iter_rows() if not (filter_viewed and i in seen.get(u, set()))][:10]
+        expected += [(u, i, float(n), r + 1) for r, (i, n) in enumerate(kept)]
+    assert got.rows() == expected
+    if filter_viewed:
+        assert got.filter(pl.col("user_id") == 41).is_empty() and got.filter(pl.col("user_id") == 42).height == 3

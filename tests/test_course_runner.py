@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
@@ -77,3 +82,96 @@ def test_markdown_table():
     import polars as pl
     table = course.markdown_table(pl.DataFrame({"model": ["A"], "ndcg@10": [0.123456], "x": [None]}))
     assert table.splitlines() == ["| model | ndcg@10 | x |", "| --- | --- | --- |", "| A | 0.1235 | – |"]
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+def test_workers_run_notebooks_side_by_side_each_with_its_own_environment(tmp_path, monkeypatch):
+    """Three notebooks on three workers: every metrics file arrives, each kernel got its own slot's
+    CUDA_VISIBLE_DEVICES, and the runner's own os.environ is left untouched."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        write_notebook(folder / f"0{n}_nb.ipynb", [
+            "import os, time\ntime.sleep(2)  # the three kernels overlap",
+            f'record_metrics("0{n}_nb", {{"M": {{"gpu@10": float(os.environ["CUDA_VISIBLE_DEVICES"]), '
+            f'"run@10": float(os.environ["SEMINAR_RUN_DIR"].endswith("run"))}}}})'])
+    monkeypatch.setattr(course, "gpu_assignment", lambda workers, device: (["7", "8", "9"][:workers], None))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    before = dict(course.os.environ)
+    state = course.run_course(course.list_notebooks(folder=folder), {}, tmp_path / "run", workers=3, echo=False)
+    assert state.status == "complete", [r.error for r in state.notebooks]
+    recorded = [json.loads((tmp_path / "run" / f"0{n}_nb.metrics.json").read_text())["metrics"]["M"]
+                for n in (1, 2, 3)]
+    assert sorted(m["gpu@10"] for m in recorded) == [7.0, 8.0, 9.0]  # one GPU per concurrently running kernel
+    assert all(m["run@10"] == 1.0 for m in recorded)
+    assert dict(course.os.environ) == before
+
+
+def test_gpu_assignment_gives_each_worker_its_own_gpu_and_says_when_they_must_share():
+    assert course.gpu_assignment(2, "cuda", ["0", "1", "2"]) == (["0", "1"], None)
+    slots, note = course.gpu_assignment(3, "cuda", ["4", "5"])
+    assert slots == ["4", "5", "4"] and "3 workers share 2 GPU(s)" in note
+    assert course.gpu_assignment(3, "cpu", ["0", "1", "2"]) == ([None] * 3, None)
+    assert course.gpu_assignment(1, "cuda", ["0", "1"]) == ([None], None)  # one worker: the environment decides
+    slots, note = course.gpu_assignment(2, "cuda", [])
+    assert slots == [None, None] and "no GPU is visible" in note
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, to_group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
+def test_a_signal_stops_a_real_run_and_its_kernel(tmp_path, signum, code, to_group):
+    """Ctrl-C (SIGINT to the terminal's process group) and a scheduler's SIGTERM (to the runner) stop the run:
+    the running kernel is gone, run.json says interrupted with the notebook that was running, exit 128 + signal."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    pid_file = tmp_path / "kernel.pid"
+    write_notebook(folder / "01_ok.ipynb", ['record_metrics("01_ok", {"Pop": {"ndcg@10": 0.1}})'])
+    write_notebook(folder / "02_long.ipynb", [
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"])
+    write_notebook(folder / "03_never.ipynb", ["x = 1"])
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "seminar_lib.course", "run", "--notebooks-dir", str(folder),
+                             "--output", str(out)], start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        kernel = int(pid_file.read_text())
+        assert _pid_alive(kernel)
+        started = time.monotonic()
+        if to_group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, output
+    assert time.monotonic() - started < 30  # promptly, not after the 600 s cell
+    assert not _pid_alive(kernel)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["stopped_by"] == signal.Signals(signum).name
+    assert [r["status"] for r in manifest["notebooks"]] == ["ok", "interrupted", "pending"]
+    assert manifest["finished"] and "while running 02_long" in output
+
+
+@pytest.mark.gpu
+def test_gpu_assignment_sees_this_machines_gpus(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    n = torch.cuda.device_count()
+    slots, note = course.gpu_assignment(n + 1, "cuda")
+    assert slots == [str(w % n) for w in range(n + 1)] and f"share {n} GPU(s)" in note

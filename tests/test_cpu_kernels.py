@@ -66,7 +66,8 @@ def test_the_runner_and_the_grader_pass_the_pins_on(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(course, "notebook_parameters", lambda path: {})
-    monkeypatch.setattr("papermill.execute_notebook",
-                        lambda *a, **kw: seen.update({k: os.environ.get(k) for k in PINS}))
+    monkeypatch.setattr("papermill.execute_notebook",  # the kernel's own environment, not the runner's os.environ
+                        lambda *a, **kw: seen.update({k: kw["kernel_env"].get(k) for k in PINS}))
     course.execute_notebook(tmp_path / "x.ipynb", tmp_path / "y.ipynb")
     assert seen == PINS
+    assert all(name not in os.environ for name in AVX2_PINS)

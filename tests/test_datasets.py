@@ -379,6 +379,31 @@ def test_synthetic_is_deterministic_and_seeded():
     assert not a.interactions.equals(c.interactions)
 
 
+def test_synthetic_does_not_depend_on_how_users_are_chunked(monkeypatch):
+    """Users are generated in chunks from generators advanced to their place in one random stream: any
+    chunk size gives the output of a single chunk (so today's small datasets are unchanged)."""
+    from seminar_lib.datasets import synthetic as module
+
+    options = dict(n_users=90, n_items=40, repeat_prob=0.3, seed=5)
+    whole = module.generate(**options)
+    monkeypatch.setattr(module, "CHUNK_CELLS", 7 * 40)  # 7 users per chunk, the last one shorter
+    chunked = module.generate(**options)
+    assert chunked.interactions.equals(whole.interactions)
+    assert chunked.items.equals(whole.items) and chunked.users.equals(whole.users)
+
+
+def test_synthetic_chunk_memory_is_independent_of_users(monkeypatch):
+    """A chunk's (user × item) arrays never exceed CHUNK_CELLS cells, however many users are generated."""
+    from seminar_lib.datasets import synthetic as module
+
+    seen = []
+    original = module._chunk_events
+    monkeypatch.setattr(module, "_chunk_events", lambda lo, hi, *a, **kw: seen.append(hi - lo) or original(lo, hi, *a, **kw))
+    monkeypatch.setattr(module, "CHUNK_CELLS", 50 * 30)
+    ds = module.generate(n_users=400, n_items=30, mean_events=6, seed=0)
+    assert max(seen) == 50 and sum(seen) == 400 and ds.interactions["user_id"].n_unique() == 400
+
+
 def test_synthetic_shape_and_features(synthetic):
     inter = synthetic.interactions
     assert inter["user_id"].n_unique() == 400 and inter["item_id"].max() <= 200

@@ -245,3 +245,15 @@ def test_ease_on_cuda_matches_cpu(ml100k):
     torch.testing.assert_close(gpu.weights_.cpu(), cpu.weights_, rtol=1e-7, atol=1e-9)
     users = train["user_id"].unique()
     assert gpu.recommend(users, k=10)["item_id"].equals(cpu.recommend(users, k=10)["item_id"])
+
+
+@pytest.mark.gpu
+def test_ease_dense_scoring_on_cuda_equals_sparse_scoring_on_cpu(synthetic):
+    """CPU scores sparse histories × B, CUDA densifies them: same weights (float64), same lists."""
+    train = synthetic.interactions
+    cpu = EASE(100.0, dtype=torch.float64, device="cpu").fit(train)
+    gpu = EASE(100.0, dtype=torch.float64, device="cuda").fit(train)
+    users = train["user_id"].unique()
+    a, b = cpu.recommend(users, k=10), gpu.recommend(users, k=10)
+    assert a["item_id"].equals(b["item_id"])
+    np.testing.assert_allclose(a["score"].to_numpy(), b["score"].to_numpy(), rtol=1e-5, atol=1e-6)

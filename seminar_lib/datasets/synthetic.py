@@ -13,12 +13,20 @@ Generative story (all numpy, vectorised over users):
 * timestamps: each user starts at a random time in the first 80 % of ``days`` and has
   exponential gaps between events, so a global time split leaves users on both sides.
 
+Users are generated in chunks (:data:`CHUNK_CELLS`), each reading its rows of the (user, step) random
+arrays from generators advanced to their place in one stream, so memory does not grow with
+users × items and the output is the same for any chunking — the same as drawing everything at once.
+The cost is exact sampling over every item: ``n_users × n_items`` exponentials and prefix sums
+(about 7 ns a cell on one core; 1M users × 15k items is minutes of CPU, not memory).
+
 With ``repeat_prob = 0`` only the first event of each (user, item) pair is kept (like MovieLens);
 with ``repeat_prob > 0`` repeats stay (like orders), so PersonalTopPopular has something to find.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +38,11 @@ from seminar_lib.datasets.registry import DatasetSpec, register
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS = ("F", "M")
 START = np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64)
+# users generated together: their (user × item) CDFs and (user × step) draws are in memory at once
+CHUNK_CELLS = 1 << 22
+# (user × item) cells of the preference CDFs worked on at once: a block that fits a CPU's cache
+BLOCK_CELLS = 1 << 18
+_THREADS = min(8, os.cpu_count() or 1)
 
 
 def generate(
@@ -71,11 +84,6 @@ def generate(
     user_vec = (rng.normal(size=(len(AGE_GROUPS), dim))[age] + 0.7 * rng.normal(size=(len(GENDERS), dim))[gender]
                 + 0.7 * rng.normal(size=(n_users, dim)))
 
-    logits = taste_strength * (user_vec @ item_vec.T) / np.sqrt(dim) / np.sqrt(1.0 + 0.7**2 + 0.7**2) + log_pop
-    logits -= logits.max(axis=1, keepdims=True)
-    cdf = np.cumsum(np.exp(logits), axis=1)
-    cdf /= cdf[:, -1:]
-
     sigma = 0.6
     lengths = np.exp(rng.normal(np.log(mean_events) - sigma**2 / 2, sigma, n_users)).round().astype(np.int64)
     lengths = np.clip(lengths, min_events, 10 * int(mean_events))
@@ -83,37 +91,29 @@ def generate(
     steps = lengths if repeat_prob > 0 else np.minimum(3 * lengths, 3 * n_items)
     horizon = int(steps.max())
 
-    # Preference draws for every (user, step) with one searchsorted on the flattened row-wise CDFs.
-    rows = np.arange(n_users)[:, None]
-    flat = (cdf + rows).ravel()
-    draws = np.searchsorted(flat, rng.random((n_users, horizon)) + rows, side="right") - rows * n_items
-    draws = np.clip(draws, 0, n_items - 1)
-
+    # The random stream is laid out as if every (user, step) array were drawn at once: preference draws,
+    # the category cycles, event modes, repeat picks, start times, gaps. Each chunk of users reads its rows
+    # from generators advanced to its place in that stream, so the output does not depend on the chunking.
+    cells = n_users * horizon
+    draw_rng = _fork(rng)
+    _advance(rng, cells)
     successor = _category_cycles(category, rng)
-    mode = rng.random((n_users, horizon))
-    pick = rng.random((n_users, horizon))
-    seq = np.empty((n_users, horizon), dtype=np.int64)
-    seq[:, 0] = draws[:, 0]
-    for t in range(1, horizon):
-        repeated = seq[np.arange(n_users), (pick[:, t] * t).astype(np.int64)]
-        seq[:, t] = np.where(mode[:, t] < repeat_prob, repeated,
-                             np.where(mode[:, t] < repeat_prob + sequential_prob, successor[seq[:, t - 1]], draws[:, t]))
-
+    mode_rng, pick_rng = _fork(rng), _fork(rng, cells)
+    _advance(rng, 2 * cells)
     start = rng.uniform(0, 0.8 * days * 86400, n_users)
-    gaps = rng.exponential(0.2 * days * 86400 / mean_events, (n_users, horizon))
-    keep = np.arange(horizon)[None, :] < steps[:, None]
-    frame = pl.DataFrame({"user_id": np.broadcast_to(rows, (n_users, horizon))[keep] + 1, "item_id": seq[keep] + 1})
-    if repeat_prob == 0:
-        frame = frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
-    # position of each kept event in its user's sequence; the user's first `length` events are kept
-    user0 = frame["user_id"].to_numpy() - 1
-    position = frame.select(pl.int_range(pl.len()).over("user_id")).to_series().to_numpy()
-    kept = position < lengths[user0]
-    user0, position = user0[kept], position[kept]
-    times = start[:, None] + np.cumsum(gaps, axis=1)
-    frame = frame.filter(pl.Series(kept)).with_columns(
-        pl.Series("timestamp", START + times[user0, position].astype(np.int64)))
-    interactions = make_interactions(frame).sort("user_id", "timestamp", "item_id")
+    gap_scale = 0.2 * days * 86400 / mean_events
+
+    chunk = max(1, CHUNK_CELLS // n_items)
+    frames = []
+    for lo in range(0, n_users, chunk):
+        hi = min(lo + chunk, n_users)
+        frames.append(_chunk_events(
+            lo, hi, user_vec[lo:hi], item_vec, log_pop, taste_strength,
+            steps[lo:hi], lengths[lo:hi], start[lo:hi],
+            successor, draw_rng.random((hi - lo, horizon)), mode_rng.random((hi - lo, horizon)),
+            pick_rng.random((hi - lo, horizon)), rng.exponential(gap_scale, (hi - lo, horizon)),
+            repeat_prob, sequential_prob))
+    interactions = make_interactions(pl.concat(frames)).sort("user_id", "timestamp", "item_id")
 
     users = pl.DataFrame({
         "user_id": np.arange(1, n_users + 1),
@@ -131,6 +131,102 @@ def generate(
                                   f"user features, {sequential_prob:.0%} sequential successors, "
                                   f"{repeat_prob:.0%} repeats.")
 
+
+
+def _fork(rng: np.random.Generator, skip: int = 0) -> np.random.Generator:
+    """A generator at ``rng``'s position in its stream plus ``skip`` 64-bit draws (``rng`` itself is not moved)."""
+    bit_generator = type(rng.bit_generator)()
+    bit_generator.state = rng.bit_generator.state
+    if skip:
+        bit_generator.advance(skip)
+    return np.random.Generator(bit_generator)
+
+
+def _advance(rng: np.random.Generator, draws: int) -> None:
+    """Move ``rng`` on by ``draws`` 64-bit draws, as drawing that many doubles would: the bit generator's
+    buffered 32-bit half (used by small-range integers) survives, as it does across ``random()`` calls."""
+    buffered = {key: rng.bit_generator.state[key] for key in ("has_uint32", "uinteger")}
+    rng.bit_generator.advance(draws)
+    rng.bit_generator.state = {**rng.bit_generator.state, **buffered}
+
+
+def _preference_draws(lo: int, user_vec: np.ndarray, item_vec: np.ndarray, log_pop: np.ndarray, strength: float,
+                      uniforms: np.ndarray) -> np.ndarray:
+    """Item draws (``n × horizon``, 0-based) of users ``lo … lo+n−1`` from their softmax preferences:
+    ``logits = β·u·vᵀ/√d/√(1 + 0.7² + 0.7²) + log p``, ``cdf = cumsum(exp(logits − max)) / total``, and each
+    uniform ``x`` picks the item where ``cdf`` first exceeds it.
+
+    The dot products are one matrix product for the chunk; the rest is worked in blocks of
+    :data:`BLOCK_CELLS` (user × item) cells, in place, so each block stays in the CPU's cache, and the
+    blocks are shared among threads (numpy releases the GIL); every operation is the same
+    element by element as on the whole matrix, so the draws depend neither on the blocking nor on the
+    threads. The cost is ``n × n_items`` exponentials and prefix sums — exact sampling over every item.
+    """
+    n, n_items = len(user_vec), len(item_vec)
+    rows_per_block = max(1, BLOCK_CELLS // n_items)
+    draws = np.empty(uniforms.shape, dtype=np.int64)
+
+    logits = user_vec @ item_vec.T  # one BLAS call for the chunk (BLAS threads must not nest in ours)
+
+    def block(b0: int) -> None:
+        b1 = min(b0 + rows_per_block, n)
+        cdf = logits[b0:b1]
+        cdf *= strength
+        cdf /= np.sqrt(item_vec.shape[1])
+        cdf /= np.sqrt(1.0 + 0.7**2 + 0.7**2)
+        cdf += log_pop
+        cdf -= cdf.max(axis=1, keepdims=True)
+        np.exp(cdf, out=cdf)
+        np.cumsum(cdf, axis=1, out=cdf)
+        cdf /= cdf[:, -1:]
+        # one searchsorted on the flattened row-wise CDFs, each row offset by its (global) user index
+        rows = np.arange(lo + b0, lo + b1)[:, None]
+        cdf += rows
+        draws[b0:b1] = np.searchsorted(cdf.ravel(), uniforms[b0:b1] + rows, side="right") \
+            - np.arange(b1 - b0)[:, None] * n_items
+
+    starts = range(0, n, rows_per_block)
+    if len(starts) > 1 and _THREADS > 1:
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(block, starts))
+    else:
+        for b0 in starts:
+            block(b0)
+    return np.clip(draws, 0, n_items - 1, out=draws)
+
+
+def _chunk_events(lo: int, hi: int, user_vec: np.ndarray, item_vec: np.ndarray, log_pop: np.ndarray, strength: float,
+                  steps: np.ndarray, lengths: np.ndarray, start: np.ndarray, successor: np.ndarray,
+                  uniforms: np.ndarray, mode: np.ndarray, pick: np.ndarray, gaps: np.ndarray,
+                  repeat_prob: float, sequential_prob: float) -> pl.DataFrame:
+    """The events of users ``lo … hi−1``: ``user_id, item_id, timestamp`` (the (user, step) arrays are
+    ``(hi − lo) × horizon``; ``uniforms`` pick preference draws through each user's softmax CDF).
+
+    Memory is ``(hi − lo) × (n_items + horizon)`` numbers, whatever the number of users."""
+    n, horizon = uniforms.shape
+    draws = _preference_draws(lo, user_vec, item_vec, log_pop, strength, uniforms)
+    rows = np.arange(lo, lo + n)[:, None]
+
+    seq = np.empty((n, horizon), dtype=np.int64)
+    seq[:, 0] = draws[:, 0]
+    local = np.arange(n)
+    for t in range(1, horizon):
+        repeated = seq[local, (pick[:, t] * t).astype(np.int64)]
+        seq[:, t] = np.where(mode[:, t] < repeat_prob, repeated,
+                             np.where(mode[:, t] < repeat_prob + sequential_prob, successor[seq[:, t - 1]], draws[:, t]))
+
+    keep = np.arange(horizon)[None, :] < steps[:, None]
+    frame = pl.DataFrame({"user_id": np.broadcast_to(rows, (n, horizon))[keep] + 1, "item_id": seq[keep] + 1})
+    if repeat_prob == 0:
+        frame = frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
+    # position of each kept event in its user's sequence; the user's first `length` events are kept
+    user0 = frame["user_id"].to_numpy() - 1 - lo
+    position = frame.select(pl.int_range(pl.len()).over("user_id")).to_series().to_numpy()
+    kept = position < lengths[user0]
+    user0, position = user0[kept], position[kept]
+    times = start[:, None] + np.cumsum(gaps, axis=1)
+    return frame.filter(pl.Series(kept)).with_columns(
+        pl.Series("timestamp", START + times[user0, position].astype(np.int64)))
 
 def _category_cycles(category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``successor[i]``: the next item after ``i`` in a random cycle through the items of its category."""

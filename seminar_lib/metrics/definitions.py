@@ -1,6 +1,7 @@
 """Vectorised per-user computation of every metric, for several cut-offs at once.
 
-Each metric is a :class:`MetricDef`: what it needs, which users it averages over and a function
+Everything is computed on the integer arrays of :class:`~seminar_lib.metrics.context.EvalContext`
+(``numpy.bincount`` over user codes); each metric is a :class:`MetricDef`: what it needs, which users it averages over and a function
 ``per_user(ctx, ks) -> DataFrame[user_id, "<name>@<k>" …]``. The formulas are documented on the
 public functions in :mod:`~seminar_lib.metrics.classification`, :mod:`~seminar_lib.metrics.ranking`
 and :mod:`~seminar_lib.metrics.beyond`.
@@ -42,107 +43,106 @@ def idcg(k: int) -> float:
     return float((1.0 / np.log2(np.arange(2, k + 2))).sum())
 
 
-def _accuracy_stats(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
-    """Per test user and k: hits ``tp``, ``dcg``, reciprocal rank ``rr`` and the AP sum ``ap``.
+def _accuracy_stats(ctx: EvalContext, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per test user (``ctx.test_users``, in id order) and k: hits ``tp``, ``dcg``, reciprocal rank ``rr``
+    and the AP sum ``ap``, as arrays.
 
-    Only relevant recommendations are touched: ``ap@k = Σ_{relevant i, rank ≤ k} hit_index(i) / rank(i)``.
+    Only relevant recommendations are touched — ``(user, rank, hit_index)`` sorted by user, then rank —
+    and each sum over a user's hits is one ``bincount`` over user codes:
+    ``tp@k = Σ [rank ≤ k]``, ``dcg@k = Σ [rank ≤ k] / log2(rank + 1)``, ``rr@k = [r₁ ≤ k] / r₁`` (r₁ the
+    rank of the user's first hit) and ``ap@k = Σ [rank ≤ k] · hit_index / rank``.
     """
     key = ("accuracy", tuple(ks))
     if key not in ctx.cache:
-        rank, in_k = pl.col(R), lambda k: (pl.col(R) <= k).cast(pl.Float64)
-        aggs = []
+        user, rank, hit_index = ctx.relevant_hits
+        first = hit_index == 1
+        n = ctx.users.n
+        stats = {}
         for k in ks:
-            aggs += [
-                in_k(k).sum().alias(f"tp@{k}"),
-                (in_k(k) / (rank + 1).log(2)).sum().alias(f"dcg@{k}"),
-                (in_k(k) / rank).max().alias(f"rr@{k}"),
-                (in_k(k) * pl.col("hit_index") / rank).sum().alias(f"ap@{k}"),
-            ]
-        stats = ctx.relevant_hits.group_by(U).agg(aggs)
-        columns = [c for c in stats.columns if c != U]
-        joined = ctx.test_users.join(stats, on=U, how="left")
-        ctx.cache[key] = joined.with_columns(pl.col(columns).fill_null(0.0)).sort(U)  # ids keep their type
+            in_k = (rank <= k).astype(np.float64)
+            stats[f"tp@{k}"] = np.bincount(user, in_k, minlength=n)
+            stats[f"dcg@{k}"] = np.bincount(user, in_k / np.log2(rank + 1), minlength=n)
+            stats[f"rr@{k}"] = np.bincount(user[first], in_k[first] / rank[first], minlength=n)
+            stats[f"ap@{k}"] = np.bincount(user, in_k * hit_index / rank, minlength=n)
+        ctx.cache[key] = {name: values[ctx.test_users] for name, values in stats.items()}
     return ctx.cache[key]
 
 
-def _accuracy(name: str, formula: Callable[[int], pl.Expr]) -> Callable[[EvalContext, Sequence[int]], pl.DataFrame]:
+def _accuracy(name: str, formula: Callable[[dict[str, np.ndarray], int, np.ndarray], np.ndarray]
+              ) -> Callable[[EvalContext, Sequence[int]], pl.DataFrame]:
+    """``formula(stats, k, n_rel)``: the metric's per-test-user values from :func:`_accuracy_stats`."""
     def per_user(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
         stats = _accuracy_stats(ctx, ks)
-        return stats.select(U, *[formula(k).cast(pl.Float64).alias(f"{name}@{k}") for k in ks])
+        n_rel = ctx.n_rel[ctx.test_users].astype(np.float64)
+        columns = {f"{name}@{k}": np.asarray(formula(stats, k, n_rel), dtype=np.float64) for k in ks}
+        return pl.DataFrame({U: ctx.users.decode(ctx.test_users, ctx.test.schema[U]), **columns})
     return per_user
 
 
-def _reco_rows(ctx: EvalContext) -> pl.DataFrame:
-    """Recommendations joined once with everything the beyond-accuracy metrics need."""
-    if "reco_rows" not in ctx.cache:
-        rows = ctx.recos
-        if ctx.train is not None:
-            rows = rows.join(ctx.item_popularity, on=I, how="left")
-        if ctx.test is not None:
-            rows = rows.join(ctx.test.with_columns(pl.lit(1.0).alias("is_rel")), on=[U, I], how="left")
-        if ctx.ref_recos is not None:
-            ref = ctx.ref_recos.select(U, I, pl.col(R).alias("ref_rank"))
-            rows = rows.join(ref, on=[U, I], how="left")
-        ctx.cache["reco_rows"] = rows
-    return ctx.cache["reco_rows"]
-
-
-def _per_reco_user(name: str, value: Callable[[EvalContext, int], pl.Expr]) -> Callable[[EvalContext, Sequence[int]], pl.DataFrame]:
-    """Per-user mean of ``value`` over the user's rows at rank ≤ k (RecTools averages over the rows a
-    user has, which is the same as dividing by k when every list is full)."""
+def _per_reco_user(name: str, value: Callable[[EvalContext, int], np.ndarray]) -> Callable[[EvalContext, Sequence[int]], pl.DataFrame]:
+    """Per-user mean of ``value(ctx, k)`` (one number per recommendation row) over the user's rows at rank ≤ k
+    (RecTools averages over the rows a user has, which is the same as dividing by k when every list is full)."""
     def per_user(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
-        rows = _reco_rows(ctx)
-        aggs = []
+        n, users = ctx.users.n, ctx.reco_users
+        columns = {}
         for k in ks:
-            aggs.append(value(ctx, k).filter(pl.col(R) <= k).mean().alias(f"{name}@{k}"))
-        # users with no row at rank <= k get null and are left out of the mean, as in RecTools
-        return rows.group_by(U).agg(aggs).sort(U)
+            values, in_k = value(ctx, k), ctx.reco_rank <= k
+            count = np.bincount(ctx.reco_user[in_k], minlength=n)[users]
+            total = np.bincount(ctx.reco_user[in_k], values[in_k], minlength=n)[users]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total / count
+            # users with no row at rank <= k get null and are left out of the mean, as in RecTools
+            columns[f"{name}@{k}"] = pl.Series(mean).fill_nan(None)
+        return pl.DataFrame({U: ctx.users.decode(users, ctx.recos.schema[U]), **columns})
     return per_user
 
 
-def _novelty_value(ctx: EvalContext, k: int) -> pl.Expr:
-    return -(pl.col("n_users").fill_null(1).cast(pl.Float64) / ctx.n_train_users).log(2)
+def _novelty_value(ctx: EvalContext, k: int) -> np.ndarray:
+    n_users = ctx.train_users_per_item[ctx.reco_item].astype(np.float64)
+    return -np.log2(np.where(n_users > 0, n_users, 1.0) / ctx.n_train_users)
 
 
-def _popularity_value(ctx: EvalContext, k: int) -> pl.Expr:
-    return pl.col("n_rows").fill_null(0).cast(pl.Float64)
+def _popularity_value(ctx: EvalContext, k: int) -> np.ndarray:
+    return ctx.train_rows_per_item[ctx.reco_item].astype(np.float64)
 
 
-def _serendipity_value(ctx: EvalContext, k: int) -> pl.Expr:
+def _serendipity_value(ctx: EvalContext, k: int) -> np.ndarray:
     n = ctx.catalog_size
-    p_user = (n + 1 - pl.col(R)) / n
-    p_any = ((n + 1 - pl.col("pop_rank")) / n).fill_null(0.0)
-    return (p_user - p_any).clip(lower_bound=0.0) * pl.col("is_rel").fill_null(0.0)
+    p_user = (n + 1 - ctx.reco_rank) / n
+    pop_rank = ctx.popularity_rank[ctx.reco_item]
+    p_any = np.where(pop_rank > 0, (n + 1 - pop_rank) / n, 0.0)
+    return np.clip(p_user - p_any, 0.0, None) * ctx.is_relevant
 
 
-def _intersection_value(ctx: EvalContext, k: int) -> pl.Expr:
-    return (pl.col("ref_rank") <= k).fill_null(False).cast(pl.Float64)
+def _intersection_value(ctx: EvalContext, k: int) -> np.ndarray:
+    ref_rank = ctx.reco_ref_rank
+    return ((ref_rank > 0) & (ref_rank <= k)).astype(np.float64)
 
 
 def _coverage(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
     """Catalog coverage has no per-user value: one row with ``user_id = null``."""
-    return pl.DataFrame({U: [None], **{f"coverage@{k}": [coverage_of(ctx.recos, k) / ctx.catalog_size] for k in ks}})
+    return pl.DataFrame({U: [None], **{f"coverage@{k}": [coverage_of(ctx, k) / ctx.catalog_size] for k in ks}})
 
 
-def coverage_of(recos: pl.DataFrame, k: int) -> int:
+def coverage_of(ctx: EvalContext, k: int) -> int:
     """Number of distinct items recommended at rank ≤ k."""
-    return recos.filter(pl.col(R) <= k)[I].n_unique()
+    return int(np.count_nonzero(np.bincount(ctx.reco_item[ctx.reco_rank <= k], minlength=ctx.items.n)))
 
 
 METRICS: dict[str, MetricDef] = {m.name: m for m in [
-    MetricDef("hit_rate", ("test",), "test", _accuracy("hit_rate", lambda k: pl.col(f"tp@{k}") > 0),
+    MetricDef("hit_rate", ("test",), "test", _accuracy("hit_rate", lambda s, k, n: s[f"tp@{k}"] > 0),
               "share of test users with at least one relevant item in the top k"),
-    MetricDef("precision", ("test",), "test", _accuracy("precision", lambda k: pl.col(f"tp@{k}") / k),
+    MetricDef("precision", ("test",), "test", _accuracy("precision", lambda s, k, n: s[f"tp@{k}"] / k),
               "relevant items in the top k, divided by k"),
-    MetricDef("recall", ("test",), "test", _accuracy("recall", lambda k: pl.col(f"tp@{k}") / pl.col("n_rel")),
+    MetricDef("recall", ("test",), "test", _accuracy("recall", lambda s, k, n: s[f"tp@{k}"] / n),
               "relevant items in the top k, divided by the user's number of test items"),
-    MetricDef("dcg", ("test",), "test", _accuracy("dcg", lambda k: pl.col(f"dcg@{k}")),
+    MetricDef("dcg", ("test",), "test", _accuracy("dcg", lambda s, k, n: s[f"dcg@{k}"]),
               "Σ rel_i / log2(i + 1) over the top k"),
-    MetricDef("ndcg", ("test",), "test", _accuracy("ndcg", lambda k: pl.col(f"dcg@{k}") / idcg(k)),
+    MetricDef("ndcg", ("test",), "test", _accuracy("ndcg", lambda s, k, n: s[f"dcg@{k}"] / idcg(k)),
               "DCG@k divided by the ideal DCG of k relevant items"),
-    MetricDef("map", ("test",), "test", _accuracy("map", lambda k: pl.col(f"ap@{k}") / pl.col("n_rel")),
+    MetricDef("map", ("test",), "test", _accuracy("map", lambda s, k, n: s[f"ap@{k}"] / n),
               "average precision at the relevant positions, divided by the number of test items"),
-    MetricDef("mrr", ("test",), "test", _accuracy("mrr", lambda k: pl.col(f"rr@{k}")),
+    MetricDef("mrr", ("test",), "test", _accuracy("mrr", lambda s, k, n: s[f"rr@{k}"]),
               "1 / rank of the first relevant item in the top k (0 if none)"),
     MetricDef("coverage", ("catalog",), "catalog", _coverage,
               "share of the catalogue recommended to at least one user"),

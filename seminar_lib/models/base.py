@@ -134,6 +134,13 @@ class Recommender(ABC):
         None (the default): the model scores every item with :meth:`_score`."""
         return None
 
+    def _score_shared(self) -> np.ndarray | None:
+        """For models that give every user the same ranking (e.g. global popularity): one score per item
+        (``n_items``, higher is better; ``-inf``: never recommended). Then a user's list is the first
+        ``k`` items of that one ranking they have not seen, found without scoring users × items.
+        None (the default): the model scores users one by one."""
+        return None
+
     # ------------------------------------------------------------ recommend
     def recommend(self, users: Iterable | pl.Series, k: int = 10, *, filter_viewed: bool = True,
                   on_unsupported_targets: Policy = "raise", interactions: pl.DataFrame | None = None,
@@ -229,6 +236,9 @@ class Recommender(ABC):
 
     def _recommend_batch(self, batch: UserBatch, k: int, filter_viewed: bool) -> pl.DataFrame:
         targets = batch.ids
+        shared = self._score_shared()
+        if shared is not None:
+            return self._top_k_shared(batch, shared, k, filter_viewed)
         sparse = self._score_sparse(batch)
         if sparse is not None:
             return self._top_k_sparse(batch, sparse, k, filter_viewed)
@@ -276,6 +286,45 @@ class Recommender(ABC):
             I: self.items_.inverse(item[pick]),
             Columns.score: value[pick].astype(np.float64),
             Columns.rank: rank.astype(np.int64) + 1,
+        })
+
+    def _top_k_shared(self, batch: UserBatch, scores: np.ndarray, k: int, filter_viewed: bool) -> pl.DataFrame:
+        """The first ``k`` unseen items of one ranking shared by every user, as an anti-join on positions.
+
+        ``order`` ranks the items once (score descending, ties by the lower index, as
+        :func:`~seminar_lib.topk.topk_deterministic`). A user with ``s`` seen items has at least ``k`` unseen
+        ones among the first ``k + s`` positions, so those ``c = min(k + s, L)`` candidates are laid out
+        row after row, the seen ones are struck out by their position (``O(nnz)``), and the first ``k``
+        left in each row are kept: ``O(B·k + nnz)`` work instead of ``O(B·n_items)``.
+        """
+        if np.isnan(scores).any():
+            raise ValueError("scores contain NaN; the model produced invalid scores")
+        order = np.argsort(-scores, kind="stable")
+        order = order[np.isfinite(scores[order])]
+        n_rows, length = len(batch.user), len(order)
+        seen = batch.history.tocoo() if filter_viewed else sp.coo_matrix(batch.history.shape)
+        position = np.full(len(scores), -1, dtype=np.int64)
+        position[order] = np.arange(length)
+        seen_row, seen_pos = seen.row.astype(np.int64), position[seen.col]
+        listed = seen_pos >= 0
+        seen_row, seen_pos = seen_row[listed], seen_pos[listed]
+        counts = np.minimum(k + np.bincount(seen_row, minlength=n_rows), length)   # (n_rows,) candidates
+        offset = np.cumsum(counts) - counts
+        struck = np.zeros(int(counts.sum()), dtype=bool)
+        inside = seen_pos < counts[seen_row]
+        struck[offset[seen_row[inside]] + seen_pos[inside]] = True
+        cand_row = np.repeat(np.arange(n_rows), counts)
+        cand_pos = np.arange(len(struck)) - offset[cand_row]
+        cand_row, cand_pos = cand_row[~struck], cand_pos[~struck]
+        left = np.bincount(cand_row, minlength=n_rows)
+        rank = np.arange(len(cand_row)) - np.repeat(np.cumsum(left) - left, left)   # 0-based within the row
+        take = rank < k
+        item = order[cand_pos[take]]
+        return pl.DataFrame({
+            U: batch.ids.gather(cand_row[take]),
+            I: self.items_.inverse(item),
+            Columns.score: scores[item].astype(np.float64),
+            Columns.rank: rank[take].astype(np.int64) + 1,
         })
 
     def _empty_recos(self, user_dtype: pl.DataType) -> pl.DataFrame:

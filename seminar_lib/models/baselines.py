@@ -78,16 +78,20 @@ class TopPopular(Recommender):
 
     ``score(i) = |{u : (u, i) ∈ train}|`` (distinct users, so repeat purchases count once); ties
     go to the lower ``item_id``. Any user can be served, including users unseen at fit.
+
+    Everyone shares one ranking, so a user's list is its first ``k`` unseen items (an anti-join of the
+    ranking with the user's history, :meth:`~seminar_lib.models.base.Recommender._top_k_shared`): no
+    users × items score matrix is built.
     """
 
     supports_cold_users = True
 
     def _fit(self, data: EncodedInteractions) -> None:
         users_per_item = np.bincount(data.matrix.tocoo().col, minlength=data.n_items)  # one entry per (u, i) pair
-        self.popularity_ = torch.as_tensor(users_per_item, dtype=torch.float32)
+        self.popularity_ = users_per_item.astype(np.float32)
 
-    def _score(self, batch: UserBatch) -> torch.Tensor:
-        return self.popularity_.expand(len(batch.user), -1).clone()
+    def _score_shared(self) -> np.ndarray:
+        return self.popularity_
 
 
 class PersonalTopPopular(Recommender):

@@ -35,6 +35,12 @@ user input contained its positive. Here the positive is taken out of the bag:
 (exactly the mean over :math:`H_u \setminus \{i\}`, zero when :math:`H_u = \{i\}`), computed per
 batch from the users' full sums, so no per-sample bag is ever materialised.
 
+**Cost at scale.** A training step pools the full histories of its distinct users: ``Σ |H_u|`` rows of
+``W`` gathered, and scattered back in the backward pass. With short histories (KION: ~5 items a user)
+that is cheap; with long ones (ML-1M: ~150 a user) it dominates an epoch, and the step is bound by
+memory traffic — the instructor's run on such data wants a GPU, or ``history="none"`` / a smaller
+``embedding_dim`` on a CPU.
+
 **Losses** (:data:`LOSSES`; ``s⁺`` the score of the positive, ``s⁻_j`` of sampled negatives, ``B``
 the batch, ``N`` the negatives per positive, :math:`\tau` the temperature):
 

@@ -76,6 +76,14 @@ class SASRec(TransformerRecommender):
     catalogue per sequence — peaks after ~6 epochs and then collapses onto popular items. The
     seed's logQ (frequencies of history inputs, item 0's count zeroed, only negatives corrected)
     collapses: coverage 0.025, below TopPopular's accuracy.
+
+    **At KION's size** (1M users, 15.7k items) full softmax is too heavy for one CPU: an epoch costs about
+    ``6·T·d·N`` flops for its output layer alone (``T`` predicted positions, ``d`` = ``dim``, ``N`` items;
+    the transformer is small beside it) — ≈21 TFLOP at ``max_len`` 50, minutes of a GPU but far more of a
+    2-core CPU (``bench/scale.py`` prints the achieved GFLOP/s). A batch's logits are
+    ``batch_size × max_len × N`` floats, twice with their gradient (256 × 50 × 15.7k: 1.6 GB in float32),
+    so the GPU run needs ``max_len`` 50 and a batch that fits its memory; on a CPU use
+    ``loss="in_batch_logq"`` (``6·T·d·k`` flops with ``k`` = 256 in-batch negatives).
     """
 
     causal = True
