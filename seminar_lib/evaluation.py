@@ -89,7 +89,7 @@ class ResultsTable(pl.DataFrame):
                 continue
             digits = 2 if name.endswith("_s") else self.digits
             bounds = [f"{name}_{part}" for part in ("low", "high") if f"{name}_{part}" in columns]
-            bounds = bounds if any(self[b].null_count() < self.height for b in bounds) else []  # no interval
+            bounds = bounds if any(self[b].fill_nan(None).null_count() < self.height for b in bounds) else []
             cells = [Column("value" if bounds else name, self._cells(name, digits))]
             cells += [Column(b.rsplit("_", 1)[1], self._cells(b, digits)) for b in bounds]
             groups.append(Group(name, cells))
