@@ -19,7 +19,7 @@ help:
 	@echo "make course     the instructor's batch run of every notebook + leaderboard (ARGS=\"--profile full --device cuda\")"
 	@echo "make grade      grade a submission: SUBMISSION=path ASSIGNMENT=hw1_metrics_ease"
 	@echo "make release    the student copy of the repository (without homework/*/private) in RELEASE=dir"
-	@echo "make lab        start JupyterLab in notebooks/"
+	@echo "make lab        start JupyterLab at the repository root, on START.md"
 	@echo "make bench      run the benchmark scripts under bench/"
 
 setup: $(BIN)/python
@@ -28,6 +28,8 @@ setup: $(BIN)/python
 	$(BIN)/pip install -e ".[dev]"
 	@# the notebooks' kernel, with the CPU code paths pinned for outputs that reproduce on any x86-64 machine
 	$(BIN)/python -m seminar_lib.cpu_kernels --install-kernel
+	@# JupyterLab's defaults for students (no news pop-up, progress in the status bar, Markdown rendered)
+	$(BIN)/python -m seminar_lib.lab_settings
 	@# build matplotlib's font cache now, not inside the first notebook (it would print to stderr there)
 	$(BIN)/python -c "import matplotlib.pyplot"
 
@@ -68,8 +70,11 @@ release:
 	mkdir -p "$(RELEASE)" && git archive --format=tar HEAD | tar -x -C "$(RELEASE)"
 	@echo "student copy written to $(RELEASE) (homework/*/private excluded)"
 
+# JupyterLab at the repository root (notebooks/, homework/, your work/ and the library's sources), on START.md.
+# As root (a container), Jupyter refuses to start without --allow-root.
 lab:
-	cd notebooks && ../$(BIN)/jupyter lab
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/START.md \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 bench:
 	@for script in bench/*.py; do echo "== $$script"; TQDM_DISABLE=1 $(BIN)/python $$script || exit 1; done
