@@ -71,7 +71,7 @@ def fit_and_evaluate(model: Recommender, train: pl.DataFrame, test: pl.DataFrame
 
 
 class ResultsTable(pl.DataFrame):
-    """The frame :func:`results_table` returns: an ordinary polars DataFrame (numeric columns) whose
+    """The frame :func:`results_table` and :func:`comparison_table` return: an ordinary polars DataFrame (numeric columns) whose
     display — in a notebook (HTML) and as text (at most :data:`seminar_lib.display.WIDTH` characters a
     line) — shows one row per model and, for each metric, its value with the interval's ``low`` and
     ``high`` in columns of their own, a wide table split into blocks. Frames derived from it (``filter``,
@@ -110,10 +110,8 @@ class ResultsTable(pl.DataFrame):
 def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool = False,
                   metrics: Sequence[str] | None = None, k: int | Sequence[int] | None = None,
                   times: bool = True) -> ResultsTable:
-    """One row per model: a ``<metric>@<k>`` column per value (rounded to ``digits``), with ``with_ci``
-    the bootstrap interval beside it in ``<metric>@<k>_low`` and ``<metric>@<k>_high``, and with
-    ``times`` the ``fit_s`` / ``recommend_s`` seconds; every column but ``model`` is a float.
-    ``metrics`` and ``k`` select columns (default: all). Displays as :class:`ResultsTable` says."""
+    """One row per model: :func:`comparison_table` of the reports' metrics (``metrics`` and ``k``
+    select them, default all) and, with ``times``, the ``fit_s`` / ``recommend_s`` seconds."""
     reports = list(reports)
     tidy = pl.concat([r.metrics for r in reports], how="diagonal_relaxed")
     if metrics is not None:
@@ -122,19 +120,34 @@ def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool =
         tidy = tidy.filter(pl.col("k").is_in([k] if isinstance(k, int) else list(k)))
     if with_ci and "ci_low" not in tidy.columns:
         raise ValueError("with_ci=True needs reports evaluated with bootstrap > 0 (fit_and_evaluate(..., bootstrap=1000))")
+    wide = comparison_table(tidy, digits=digits, with_ci=with_ci)
+    if times:
+        secs = pl.DataFrame({"model": [r.model for r in reports],
+                             "fit_s": [round(r.fit_seconds, 2) for r in reports],
+                             "recommend_s": [round(r.recommend_seconds, 2) for r in reports]})
+        wide = wide.join(secs, on="model", how="left", maintain_order="left")
+    return _as_results_table(wide, digits)
+
+
+def comparison_table(tidy: pl.DataFrame, *, digits: int = 4, with_ci: bool = False) -> ResultsTable:
+    """A tidy ``model, metric, k, value`` table (+ ``ci_low, ci_high`` from a bootstrap), e.g. of
+    :func:`~seminar_lib.metrics.evaluate` or the sequential protocol, as one row per model: a
+    ``<metric>@<k>`` float column per value, rounded to ``digits``, and with ``with_ci`` the
+    interval in ``<metric>@<k>_low`` / ``<metric>@<k>_high`` beside it. Displays as
+    :class:`ResultsTable` says (the numeric counterpart of ``metrics.to_wide(..., with_ci=True)``'s strings)."""
+    if with_ci and "ci_low" not in tidy.columns:
+        raise ValueError("with_ci=True needs a table computed with bootstrap > 0 (it has no ci_low column)")
     tidy = tidy.with_columns((pl.col("metric") + "@" + pl.col("k").cast(pl.String)).alias("name"))
     parts = {"value": "", "ci_low": "_low", "ci_high": "_high"} if with_ci else {"value": ""}
     long = pl.concat([tidy.select("model", (pl.col("name") + suffix).alias("column"),
                                   pl.col(part).cast(pl.Float64).round(digits).alias("v"))
                       for part, suffix in parts.items()])
     order = [n + suffix for n in tidy["name"].unique(maintain_order=True) for suffix in parts.values()]
-    wide = long.pivot("column", index="model", values="v").select("model", *order)
-    if times:
-        secs = pl.DataFrame({"model": [r.model for r in reports],
-                             "fit_s": [round(r.fit_seconds, 2) for r in reports],
-                             "recommend_s": [round(r.recommend_seconds, 2) for r in reports]})
-        wide = wide.join(secs, on="model", how="left", maintain_order="left")
-    table = ResultsTable._from_pydf(wide._df)
+    return _as_results_table(long.pivot("column", index="model", values="v").select("model", *order), digits)
+
+
+def _as_results_table(frame: pl.DataFrame, digits: int) -> ResultsTable:
+    table = ResultsTable._from_pydf(frame._df)
     table.digits = digits
     return table
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from seminar_lib.display import Column, Grid, Group
-from seminar_lib.evaluation import Report, ResultsTable, results_table
+from seminar_lib.evaluation import Report, ResultsTable, comparison_table, results_table
 
 
 def report(model: str, values: dict[str, tuple[float, float, float]], fit: float = 1.234) -> Report:
@@ -69,5 +69,13 @@ def test_grid_keeps_one_group_a_block_even_when_wider_than_the_limit_and_checks_
         Grid("m", ["a"], [Group("g", [Column("g", ["1", "2"])])])
 
 
-def test_results_table_type_is_a_polars_frame():
-    assert issubclass(ResultsTable, pl.DataFrame)
+def test_comparison_table_of_a_tidy_table_without_a_fit_to_report():
+    tidy = pl.DataFrame({"model": ["SASRec", "SASRec", "Pop"], "metric": ["ndcg", "ndcg", "ndcg"], "k": [5, 10, 10],
+                         "value": [0.3, 0.25, 0.1], "ci_low": [0.2, 0.2, 0.05], "ci_high": [0.4, 0.3, 0.15],
+                         "n_users": [9, 9, 9]})
+    table = comparison_table(tidy, with_ci=True, digits=2)
+    assert isinstance(table, ResultsTable) and table.columns == [
+        "model", "ndcg@5", "ndcg@5_low", "ndcg@5_high", "ndcg@10", "ndcg@10_low", "ndcg@10_high"]
+    assert table.row(1) == ("Pop", None, None, None, 0.1, 0.05, 0.15)  # a model without ndcg@5
+    with pytest.raises(ValueError, match="bootstrap > 0"):
+        comparison_table(tidy.drop("ci_low", "ci_high"), with_ci=True)
