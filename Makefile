@@ -20,7 +20,7 @@ help:
 	@echo "make grade      grade a submission in a sandbox: SUBMISSION=path ASSIGNMENT=hw1_metrics_knn"
 	@echo "make grade-class  grade a class: CLASS=dir ASSIGNMENT=name [WORKERS=2] [OUTPUT=dir]"
 	@echo "make release    the student copy of the repository (without homework/*/private) in RELEASE=dir"
-	@echo "make lab        start JupyterLab in notebooks/"
+	@echo "make lab        start JupyterLab at the repository root, on START.md"
 	@echo "make bench      run the benchmark scripts under bench/ (bench/scale.py: its ML-1M size; KION: see README)"
 	@echo "make gpu-check  on a CUDA machine: pytest -m gpu, the smoke course on cuda, epochs CUDA vs CPU (< 10 min)"
 
@@ -30,6 +30,8 @@ setup: $(BIN)/python
 	$(BIN)/pip install -e ".[dev]"
 	@# the notebooks' kernel, with the CPU code paths pinned for outputs that reproduce on any x86-64 machine
 	$(BIN)/python -m seminar_lib.cpu_kernels --install-kernel
+	@# JupyterLab's defaults for students (no news pop-up, progress in the status bar, Markdown rendered)
+	$(BIN)/python -m seminar_lib.lab_settings
 	@# build matplotlib's font cache now, not inside the first notebook (it would print to stderr there)
 	$(BIN)/python -c "import matplotlib.pyplot"
 
@@ -80,8 +82,11 @@ release:
 	mkdir -p "$(RELEASE)" && git archive --format=tar HEAD | tar -x -C "$(RELEASE)"
 	@echo "student copy written to $(RELEASE) (homework/*/private excluded)"
 
+# JupyterLab at the repository root (notebooks/, homework/, your work/ and the library's sources), on START.md.
+# As root (a container), Jupyter refuses to start without --allow-root.
 lab:
-	cd notebooks && ../$(BIN)/jupyter lab
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/START.md \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 # every benchmark script (bench/rectools_metrics.py runs inside bench/metrics.py, in a RecTools environment;
 # bench/gpu_epochs.py needs CUDA and runs in gpu-check); RECTOOLS_PYTHON=/tmp/rectools-venv/bin/python adds RecTools

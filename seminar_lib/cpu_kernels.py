@@ -51,6 +51,11 @@ AVX2_PINS: Mapping[str, str] = {
 }
 
 
+#: The course kernel, as JupyterLab writes it into a notebook's ``metadata.kernelspec`` (with ``language: python``).
+KERNEL_NAME = "python3"
+KERNEL_DISPLAY_NAME = "Python 3 (recsys course)"
+
+
 def cpu_flags() -> set[str] | None:
     """The CPU's feature flags in lower case (``avx2``, ``fma`` …), or None where they cannot be read."""
     try:
@@ -112,7 +117,7 @@ def pin(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, s
     return {name: environ[name] for name in AVX2_PINS if name in environ}
 
 
-def install_kernelspec(name: str = "python3", display_name: str = "Python 3 (recsys course)",
+def install_kernelspec(name: str = KERNEL_NAME, display_name: str = KERNEL_DISPLAY_NAME,
                        prefix: str | None = None) -> str:
     """Install the Jupyter kernel of this environment (``sys.prefix`` by default) with the pins in its
     ``env``, so JupyterLab, papermill and the grader run notebooks on the same code paths. Returns

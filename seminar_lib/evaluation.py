@@ -12,8 +12,9 @@ import numpy as np
 import polars as pl
 
 from seminar_lib.columns import Columns
+from seminar_lib.display import Column, Grid, Group, format_number
 from seminar_lib.errors import EmptySplitError
-from seminar_lib.metrics import evaluate, to_wide
+from seminar_lib.metrics import evaluate
 from seminar_lib.models.base import Recommender
 from seminar_lib.splits import Split, filter_warm
 
@@ -69,24 +70,86 @@ def fit_and_evaluate(model: Recommender, train: pl.DataFrame, test: pl.DataFrame
                   fitted - start, done - fitted)
 
 
+class ResultsTable(pl.DataFrame):
+    """The frame :func:`results_table` and :func:`comparison_table` return: an ordinary polars DataFrame (numeric columns) whose
+    display — in a notebook (HTML) and as text (at most :data:`seminar_lib.display.WIDTH` characters a
+    line) — shows one row per model and, for each metric, its value with the interval's ``low`` and
+    ``high`` in columns of their own, a wide table split into blocks. Frames derived from it (``filter``,
+    ``select`` …) are plain DataFrames again."""
+
+    digits: int = 4
+
+    def grid(self) -> Grid:
+        """The display's layout: ``<name>`` columns with their ``<name>_low`` / ``<name>_high`` beside them."""
+        columns = self.columns
+        label = columns[0]
+        groups = []
+        for name in columns[1:]:
+            if name.endswith(("_low", "_high")) and name.rsplit("_", 1)[0] in columns:
+                continue
+            digits = 2 if name.endswith("_s") else self.digits
+            bounds = [f"{name}_{part}" for part in ("low", "high") if f"{name}_{part}" in columns]
+            bounds = bounds if any(self[b].fill_nan(None).null_count() < self.height for b in bounds) else []
+            cells = [Column("value" if bounds else name, self._cells(name, digits))]
+            cells += [Column(b.rsplit("_", 1)[1], self._cells(b, digits)) for b in bounds]
+            groups.append(Group(name, cells))
+        return Grid(label, [str(v) for v in self[label]], groups)
+
+    def _cells(self, name: str, digits: int) -> list[str]:
+        return [format_number(v, digits) for v in self[name]]
+
+    def __repr__(self) -> str:
+        return self.grid().text()
+
+    __str__ = __repr__
+
+    def _repr_html_(self, **kwargs: Any) -> str:
+        return self.grid().html()
+
+
 def results_table(reports: Iterable[Report], *, digits: int = 4, with_ci: bool = False,
                   metrics: Sequence[str] | None = None, k: int | Sequence[int] | None = None,
-                  times: bool = True) -> pl.DataFrame:
-    """One row per model: ``<metric>@<k>`` columns (``"value [low, high]"`` strings with ``with_ci``) and,
-    with ``times``, fit / recommend seconds. ``metrics`` and ``k`` select columns (default: all)."""
+                  times: bool = True) -> ResultsTable:
+    """One row per model: :func:`comparison_table` of the reports' metrics (``metrics`` and ``k``
+    select them, default all) and, with ``times``, the ``fit_s`` / ``recommend_s`` seconds."""
     reports = list(reports)
     tidy = pl.concat([r.metrics for r in reports], how="diagonal_relaxed")
     if metrics is not None:
         tidy = tidy.filter(pl.col("metric").is_in(list(metrics)))
     if k is not None:
         tidy = tidy.filter(pl.col("k").is_in([k] if isinstance(k, int) else list(k)))
-    wide = to_wide(tidy, digits=digits, with_ci=with_ci)
+    if with_ci and "ci_low" not in tidy.columns:
+        raise ValueError("with_ci=True needs reports evaluated with bootstrap > 0 (fit_and_evaluate(..., bootstrap=1000))")
+    wide = comparison_table(tidy, digits=digits, with_ci=with_ci)
     if times:
         secs = pl.DataFrame({"model": [r.model for r in reports],
                              "fit_s": [round(r.fit_seconds, 2) for r in reports],
                              "recommend_s": [round(r.recommend_seconds, 2) for r in reports]})
         wide = wide.join(secs, on="model", how="left", maintain_order="left")
-    return wide
+    return _as_results_table(wide, digits)
+
+
+def comparison_table(tidy: pl.DataFrame, *, digits: int = 4, with_ci: bool = False) -> ResultsTable:
+    """A tidy ``model, metric, k, value`` table (+ ``ci_low, ci_high`` from a bootstrap), e.g. of
+    :func:`~seminar_lib.metrics.evaluate` or the sequential protocol, as one row per model: a
+    ``<metric>@<k>`` float column per value, rounded to ``digits``, and with ``with_ci`` the
+    interval in ``<metric>@<k>_low`` / ``<metric>@<k>_high`` beside it. Displays as
+    :class:`ResultsTable` says (the numeric counterpart of ``metrics.to_wide(..., with_ci=True)``'s strings)."""
+    if with_ci and "ci_low" not in tidy.columns:
+        raise ValueError("with_ci=True needs a table computed with bootstrap > 0 (it has no ci_low column)")
+    tidy = tidy.with_columns((pl.col("metric") + "@" + pl.col("k").cast(pl.String)).alias("name"))
+    parts = {"value": "", "ci_low": "_low", "ci_high": "_high"} if with_ci else {"value": ""}
+    long = pl.concat([tidy.select("model", (pl.col("name") + suffix).alias("column"),
+                                  pl.col(part).cast(pl.Float64).round(digits).alias("v"))
+                      for part, suffix in parts.items()])
+    order = [n + suffix for n in tidy["name"].unique(maintain_order=True) for suffix in parts.values()]
+    return _as_results_table(long.pivot("column", index="model", values="v").select("model", *order), digits)
+
+
+def _as_results_table(frame: pl.DataFrame, digits: int) -> ResultsTable:
+    table = ResultsTable._from_pydf(frame._df)
+    table.digits = digits
+    return table
 
 
 def grid_search(make_model: Callable[..., Recommender], grid: Mapping[str, Sequence[Any]], train: pl.DataFrame,

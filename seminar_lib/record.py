@@ -2,13 +2,15 @@
 
 The last cell of every notebook calls :func:`record_metrics`. It displays a JSON bundle under the
 MIME type :data:`MIME` (values rounded to 4 decimals, so nbval's exact comparison is stable) with a
-plain-text table as fallback, and — when ``$SEMINAR_RUN_DIR`` is set — writes
+table for people beside it — a metric a row, a model a column, split into blocks that fit 100
+characters (text) and the same as HTML — and — when ``$SEMINAR_RUN_DIR`` is set — writes
 ``<run dir>/<notebook>.metrics.json`` with full precision, atomically.
 :func:`read_recorded_metrics` reads the bundle back from an executed ``.ipynb``.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -18,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from seminar_lib.display import Column, Grid, Group, format_number
 from seminar_lib.files import atomic_write_text
 
 MIME = "application/vnd.seminar-lib.metrics+json"
@@ -61,22 +64,24 @@ def record_metrics(notebook: str, metrics: Metrics | pl.DataFrame, **extra: Any)
     try:
         from IPython.display import display
     except ImportError:  # pragma: no cover - IPython is a dependency of the course environment
-        print(_text_table(shown))
+        print(_title(shown) + "\n" + _grid(shown).text())
     else:
-        display({MIME: shown, "text/plain": _text_table(shown)}, raw=True)
+        grid = _grid(shown)
+        display({MIME: shown, "text/plain": _title(shown) + "\n" + grid.text(),
+                 "text/html": f"<p>{html.escape(_title(shown))}</p>\n{grid.html()}"}, raw=True)
 
 
-def _text_table(bundle: Mapping[str, Any]) -> str:
+def _title(bundle: Mapping[str, Any]) -> str:
+    return f"recorded metrics of {bundle['notebook']}"
+
+
+def _grid(bundle: Mapping[str, Any]) -> Grid:
+    """Metrics as rows (in metric, then k order), models as columns."""
     metrics = bundle["metrics"]
     names = sorted({n for values in metrics.values() for n in values}, key=_metric_order)
-    width = max([len(m) for m in metrics] + [5])
-    col = max([len(n) for n in names] + [8]) + 2
-    lines = [f"recorded metrics of {bundle['notebook']}",
-             " " * width + "".join(f"{n:>{col}}" for n in names)]
-    for model, values in metrics.items():
-        cells = "".join(f"{values[n]:>{col}.4f}" if values.get(n) is not None else f"{'-':>{col}}" for n in names)
-        lines.append(f"{model:<{width}}{cells}")
-    return "\n".join(lines)
+    groups = [Group(str(model), [Column(str(model), [format_number(values.get(n), DIGITS) for n in names])])
+              for model, values in metrics.items()]
+    return Grid("metric", names, groups)
 
 
 def _metric_order(name: str) -> tuple[str, int]:
