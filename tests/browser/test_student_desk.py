@@ -30,12 +30,12 @@ def homework_under_test() -> tuple[str, list[Path], Callable[[Path], Any]]:
     """The homework a student works through here: its name, the files of a student's folder (the
     template's notebook and the reference solution) and the grading call (→ a report with
     ``earned``, ``total`` and ``items``). Repoint these three when the homework or the grader moves."""
-    from seminar_lib.grade import grade
+    from seminar_lib.grading import grade_submission
 
-    name = "hw1_metrics_ease"
+    name = "hw1_metrics_knn"
     folder = ROOT / "homework" / name
     files = [folder / "template" / f"{name}.ipynb", folder / "private" / "reference" / "solution.py"]
-    return name, files, lambda submission: grade(submission, name)
+    return name, files, lambda submission: grade_submission(submission, name)
 
 
 COURSE_NOTEBOOK = ROOT / "notebooks" / "01_data_and_baselines.ipynb"
