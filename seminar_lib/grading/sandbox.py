@@ -241,7 +241,11 @@ class Sandbox:
         for name in ETC_FILES:
             if (Path("/etc") / name).exists():
                 argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-        for path in SYS_FILES:
+        for path in SYS_FILES:  # parents made traversable for the stage's uid (bwrap makes them 0700 otherwise)
+            for a in _ancestors(Path(path)):
+                if a not in made:
+                    argv += ["--perms", "0755", "--dir", str(a)]
+                    made.add(a)
             argv += ["--ro-bind-try", path, path]
         for h in self._hidden(stage, visible):
             argv += ["--size", str(1 << 20), "--tmpfs", str(h)]

@@ -38,10 +38,12 @@ def _digest(path: Path) -> str:
 
 def fingerprint(root: Path = ROOT) -> dict[str, str]:
     """Every file of the project (homework with private/, the library, grades/, tests) by content, plus the
-    venv's site-packages listing and its .pth files — what no stage of a grading may change."""
+    venv's site-packages listing and its .pth files — what no stage of a grading may change. The git-ignored
+    ``work/`` (students' copies; the browser test writes there at the same time) is read-only to stages like
+    the rest of the project, and left out here."""
     state: dict[str, str] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in SKIP_PARTS]
+        dirs[:] = [d for d in dirs if d not in SKIP_PARTS and not (folder == str(root) and d == "work")]
         for name in files:
             path = Path(folder) / name
             if path.is_symlink() or not path.is_file():

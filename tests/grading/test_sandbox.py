@@ -190,3 +190,16 @@ def test_no_sandbox_means_a_refusal_that_says_how_to_proceed(monkeypatch):
     monkeypatch.setenv("SEMINAR_SANDBOX", "unshare")
     with pytest.raises(S.SandboxUnavailableError, match="unshare does not work"):
         S.detect()
+
+
+def test_a_stage_counts_its_physical_cores_without_a_warning(kind, tmp_path):
+    """joblib/loky (scikit-learn's t-SNE, …) count physical cores with lscpu; where the stage's uid cannot read
+    /sys/devices/system/cpu it warns into stderr, and a re-executed notebook then differs from the saved one."""
+    run = run_python(kind, tmp_path, """
+        import warnings
+        warnings.simplefilter("error")
+        from joblib.externals.loky import cpu_count
+        print("physical", cpu_count(only_physical_cores=True))
+    """)
+    assert run.returncode == 0, run.output
+    assert "physical" in run.output and "warn" not in run.output.lower(), run.output
