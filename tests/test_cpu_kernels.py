@@ -56,12 +56,33 @@ def test_the_installed_notebook_kernel_carries_the_pins():
 
 @needs_pins
 def test_the_runner_and_the_grader_pass_the_pins_on(monkeypatch, tmp_path):
-    from seminar_lib import course, grade
+    import nbformat
+
+    from seminar_lib import course
+    from seminar_lib.grading import notebook as grading_notebook
+    from seminar_lib.grading.assignment import load_assignment
+    from seminar_lib.grading.grader import ROOT
+    from seminar_lib.grading.sandbox import Mounts, StageRun
 
     for name in AVX2_PINS:
         monkeypatch.delenv(name, raising=False)
-    env = grade._base_env(tmp_path)
-    assert {k: env[k] for k in PINS} == PINS
+    stage_env = {}
+
+    class Recorder:  # the grader's notebook stage hands its environment to the sandbox: record it
+        def inside(self, folder, path):
+            return str(path)
+
+        def run(self, stage):
+            stage_env.update(stage.env)
+            return StageRun(1, "", 0.0)
+
+    assignment = load_assignment("hw1_metrics_knn", ROOT / "homework")
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), submission / assignment.notebook)
+    grading_notebook.run_notebook_stage(Recorder(), tmp_path / "scratch", submission, assignment, Mounts(()), None,
+                                        ROOT / "tests" / "nbval_sanitize.cfg")
+    assert {k: stage_env[k] for k in PINS} == PINS
     assert course.environment_facts({"DATASET": "synthetic"})["cpu_pins"] == PINS
 
     seen = {}
