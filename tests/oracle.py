@@ -33,6 +33,7 @@ def oracle_metrics(recos_rows, test_rows, train_rows, k, ref_rows=None):
         dcg = sum(1 / math.log2(r + 1) for r in hits)
         sums["dcg"] += dcg
         sums["ndcg"] += dcg / sum(1 / math.log2(i + 1) for i in range(1, k + 1))
+        sums["ndcg_achievable"] += dcg / sum(1 / math.log2(i + 1) for i in range(1, min(k, len(rel)) + 1))
         sums["map"] += sum((n + 1) / r for n, r in enumerate(hits)) / len(rel)
         sums["mrr"] += 1 / hits[0] if hits else 0.0
     out = {name: value / len(relevant) for name, value in sums.items()}

@@ -13,7 +13,7 @@ import pytest
 from oracle import oracle_metrics
 from seminar_lib.errors import SchemaError
 from seminar_lib.metrics import (
-    METRICS, avg_rec_popularity, coverage, dcg, evaluate, hit_rate, idcg, intersection, map_at_k, mrr, ndcg, novelty,
+    METRICS, avg_rec_popularity, coverage, dcg, evaluate, hit_rate, idcg, intersection, map_at_k, mrr, ndcg, ndcg_achievable, novelty,
     per_user_metrics, precision, recall, serendipity, to_wide,
 )
 
@@ -78,6 +78,25 @@ def test_ndcg_rectools_convention_penalises_short_test_sets():
     assert map_at_k(recos, test, k=2) == 1.0  # MAP divides by the number of relevant items
 
 
+def test_ndcg_achievable_by_hand():
+    # user 1: relevant {b, d, e}, hits at ranks 2 and 4 of 4 -> ideal: 3 hits at ranks 1..3 (min(k=4, 3) = 3)
+    # user 2: relevant {x}, hit at rank 1 -> 1; user 3: no list -> 0
+    l2 = math.log2
+    user1 = (1 / l2(3) + 1 / l2(5)) / (1 + 1 / l2(3) + 1 / l2(4))
+    assert ndcg_achievable(RECOS, TEST, k=4) == pytest.approx((user1 + 1 + 0) / 3, rel=1e-12)
+    # at k=1 the ideal of every user is one hit at rank 1
+    assert ndcg_achievable(RECOS, TEST, k=1) == pytest.approx((0 + 1 + 0) / 3, rel=1e-12)
+
+
+def test_ndcg_achievable_is_dcg_with_one_target_and_reaches_one():
+    recos = frame([(1, 7, 1), (1, 8, 2), (2, 5, 1), (2, 9, 2)])
+    one_target = frame([(1, 8), (2, 6)], ("user_id", "item_id"))
+    assert ndcg_achievable(recos, one_target, k=2) == pytest.approx(dcg(recos, one_target, k=2), rel=1e-12)
+    assert ndcg(recos, one_target, k=2) < ndcg_achievable(recos, one_target, k=2)
+    perfect = frame([(1, 7, 1), (1, 8, 2), (2, 5, 1)])
+    assert ndcg_achievable(perfect, frame([(1, 7), (1, 8), (2, 5)], ("user_id", "item_id")), k=5) == pytest.approx(1.0)
+
+
 def test_beyond_accuracy_by_hand():
     train = frame([(1, 1), (2, 1), (3, 1), (3, 2), (4, 3)], ("user_id", "item_id"))
     recos = frame([(10, 1, 1), (10, 2, 2), (11, 4, 1)])  # item 4 is unseen in train
@@ -125,7 +144,8 @@ def test_agrees_with_the_python_oracle(seed, k):
     recos, test, train = random_case(seed)
     ref, _, _ = random_case(seed + 100)
     got = values(evaluate(frame(recos), frame(test, ("user_id", "item_id")),
-                          train=frame(train, ("user_id", "item_id")), ref_recos=frame(ref), k=k))
+                          train=frame(train, ("user_id", "item_id")), ref_recos=frame(ref), k=k,
+                          metrics=list(METRICS)))
     expected = oracle_metrics(recos, test, train, k, ref_rows=ref)
     assert len(expected) == len(METRICS)
     for name, value in expected.items():
@@ -213,7 +233,7 @@ def test_default_metric_set_depends_on_inputs():
     assert set(values(evaluate(RECOS, TEST, k=1))) == {f"{m}@1" for m in ACCURACY}
     train = frame([(1, "a"), (2, "x")], ("user_id", "item_id"))
     with_train = {name.split("@")[0] for name in values(evaluate(RECOS, TEST, train=train, k=1))}
-    assert with_train == set(METRICS) - {"intersection"}
+    assert with_train == set(METRICS) - {"intersection", "ndcg_achievable"}
 
 
 def test_per_user_metrics_shapes():

@@ -24,7 +24,7 @@ def _as_ks(k: int | Iterable[int]) -> tuple[int, ...]:
 
 def _select_metrics(ctx: EvalContext, metrics: Sequence[str] | None) -> list[MetricDef]:
     if metrics is None:
-        return [m for m in METRICS.values() if all(ctx.has(n) for n in m.needs)]
+        return [m for m in METRICS.values() if m.by_default and all(ctx.has(n) for n in m.needs)]
     chosen = []
     for name in metrics:
         if name not in METRICS:
@@ -64,7 +64,7 @@ def evaluate(recos: pl.DataFrame, test: pl.DataFrame | None = None, *, train: pl
         train: previous interactions (for novelty, serendipity, popularity; default catalogue).
         k: one cut-off or several.
         metrics: names from :data:`~seminar_lib.metrics.definitions.METRICS`; default: every metric whose
-            inputs are given.
+            inputs are given (except variants asked for by name, such as ``ndcg_achievable``).
         catalog: recommendable item ids (default: the items of ``train``).
         ref_recos: reference recommendations (for ``intersection``).
         bootstrap: number of bootstrap resamples of the evaluated users for confidence intervals

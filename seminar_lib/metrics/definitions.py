@@ -29,6 +29,7 @@ class MetricDef:
     ``users``: ``"test"`` — every user in the test interactions (users without recommendations
     score 0); ``"reco"`` — every user with at least one recommendation at rank ≤ k;
     ``"catalog"`` — a property of the whole recommendation table (not a mean over users).
+    ``by_default``: computed when no metric list is given (a variant of another metric is asked for by name).
     """
 
     name: str
@@ -36,11 +37,23 @@ class MetricDef:
     users: Literal["test", "reco", "catalog"]
     per_user: Callable[[EvalContext, Sequence[int]], pl.DataFrame]
     description: str
+    by_default: bool = True
 
 
 def idcg(k: int) -> float:
     r"""Ideal DCG over all ``k`` positions: :math:`\sum_{i=1}^{k} 1/\log_2(i+1)` (RecTools' default)."""
     return float((1.0 / np.log2(np.arange(2, k + 2))).sum())
+
+
+def achievable_idcg(k: int, n_rel: np.ndarray) -> np.ndarray:
+    r"""Ideal DCG a user can reach: :math:`\sum_{i=1}^{\min(k, |T_u|)} 1/\log_2(i+1)` per user
+    (RecTools' ``divide_by_achievable=True``); ``n_rel``: ``(n_users,)`` the users' numbers of test items.
+
+    >>> achievable_idcg(3, np.array([1, 2, 5])).round(4).tolist()
+    [1.0, 1.6309, 2.1309]
+    """
+    prefix = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    return prefix[np.minimum(np.asarray(n_rel, dtype=np.int64), k)]
 
 
 def _accuracy_stats(ctx: EvalContext, ks: Sequence[int]) -> dict[str, np.ndarray]:
@@ -140,6 +153,9 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in [
               "Σ rel_i / log2(i + 1) over the top k"),
     MetricDef("ndcg", ("test",), "test", _accuracy("ndcg", lambda s, k, n: s[f"dcg@{k}"] / idcg(k)),
               "DCG@k divided by the ideal DCG of k relevant items"),
+    MetricDef("ndcg_achievable", ("test",), "test",
+              _accuracy("ndcg_achievable", lambda s, k, n: s[f"dcg@{k}"] / achievable_idcg(k, n)),
+              "DCG@k divided by the ideal DCG of min(k, |T_u|) relevant items (1 is reachable)", by_default=False),
     MetricDef("map", ("test",), "test", _accuracy("map", lambda s, k, n: s[f"ap@{k}"] / n),
               "average precision at the relevant positions, divided by the number of test items"),
     MetricDef("mrr", ("test",), "test", _accuracy("mrr", lambda s, k, n: s[f"rr@{k}"]),

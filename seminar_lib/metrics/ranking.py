@@ -38,6 +38,24 @@ def ndcg(recos: pl.DataFrame, test: pl.DataFrame, k: int = 10, *, per_user: bool
     return metric_value("ndcg", k, per_user, recos, test=test)
 
 
+def ndcg_achievable(recos: pl.DataFrame, test: pl.DataFrame, k: int = 10, *,
+                    per_user: bool = False) -> float | pl.DataFrame:
+    r"""nDCG@k against the DCG the user can achieve:
+    :math:`\frac{1}{|U|}\sum_u \mathrm{DCG}_u@k / \mathrm{IDCG}_u@k`,
+    :math:`\mathrm{IDCG}_u@k = \sum_{i=1}^{\min(k, |T_u|)} 1/\log_2(i+1)` (RecTools'
+    ``NDCG(divide_by_achievable=True)``). A perfect list scores 1 for every user; with one test item per user
+    it equals :func:`dcg`.
+
+    >>> recos = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2], "rank": [1, 2, 1, 2]})
+    >>> test = pl.DataFrame({"user_id": [1, 2], "item_id": [1, 2]})
+    >>> round(ndcg_achievable(recos, test, k=2), 4)  # (1 + 1/log2(3)) / 2
+    0.8155
+    >>> round(ndcg_achievable(recos, test, k=2), 12) == round(dcg(recos, test, k=2), 12)
+    True
+    """
+    return metric_value("ndcg_achievable", k, per_user, recos, test=test)
+
+
 def map_at_k(recos: pl.DataFrame, test: pl.DataFrame, k: int = 10, *, per_user: bool = False) -> float | pl.DataFrame:
     r"""MAP@k :math:`= \frac{1}{|U|}\sum_u \frac{1}{|T_u|}\sum_{i=1}^{k} \mathrm{rel}_u(i)\,P_u@i`, where
     :math:`P_u@i` is the precision of the first i items (RecTools' ``divide_by_k=False``).
