@@ -126,7 +126,7 @@ class EvalContext:
     def is_relevant(self) -> np.ndarray:
         """Per recommendation row: is the pair among the test pairs."""
         keys = self._key(*self.test_pairs)
-        return pl.Series(self._key(self.reco_user, self.reco_item)).is_in(pl.Series(keys)).to_numpy()
+        return pl.Series(self._key(self.reco_user, self.reco_item)).is_in(pl.Series(keys).implode()).to_numpy()
 
     @cached_property
     def relevant_hits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
