@@ -101,13 +101,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import EmptySplitError, require_columns
+from seminar_lib.errors import check_choice, check_int, check_number
 from seminar_lib.features import (EncodedFeatures, FeatureEncoder, FeaturePreset, embedding_bag, get_preset,
                                   unknown_codes)
-from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.models.base import EncodedInteractions, UserBatch
 from seminar_lib.models.mf import bpr_loss
+from seminar_lib.models.vector import VectorRecommender
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import Trainer, TrainResult, epoch_batches, sample_negatives, train_batches
+from seminar_lib.training import Trainer, adam, epoch_batches, sample_negatives, seeded_torch, train_batches
 
 U, I = Columns.user, Columns.item
 Similarity = Literal["cosine", "dot"]
@@ -460,7 +461,7 @@ class DSSMNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ model
-class DSSM(Recommender):
+class DSSM(VectorRecommender):
     r"""Two-tower DSSM with user/item features and the user's history (see the module docstring).
 
     Args:
@@ -556,6 +557,7 @@ class DSSM(Recommender):
     """
 
     scores_from_history = True
+    fitted_attributes = ("items_", "net_")
 
     def __init__(self, loss: LossSpec = "softmax", *, similarity: Similarity = "cosine",
                  temperature: float | None = None, margin: float = 0.5, n_negatives: int = 4, exclude_seen: bool = True,
@@ -569,33 +571,28 @@ class DSSM(Recommender):
                  lr: float = 3e-3, weight_decay: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
                  log_every: int | None = 5, validate_every: int = 1) -> None:
         resolve_loss(loss)  # raises for an unknown name or a non-pairwise DSSMLoss
-        _choice("similarity", similarity, ("cosine", "dot"))
+        check_choice("similarity", similarity, ("cosine", "dot"))
         if not callable(features):
-            _choice("features", features, ("embedding", "onehot"))
+            check_choice("features", features, ("embedding", "onehot"))
         if tower is not None and not callable(tower):
             raise ValueError(f"tower must be None or a factory (in_dim, out_dim) -> nn.Module, got {tower!r}")
-        _choice("history", history, ("bag", "embedding", "none"))
-        _choice("norm", norm, ("layer", "batch", None))
+        check_choice("history", history, ("bag", "embedding", "none"))
+        check_choice("norm", norm, ("layer", "batch", None))
         for name, value in (("n_negatives", n_negatives), ("embedding_dim", embedding_dim), ("out_dim", out_dim),
                             ("batch_size", batch_size), ("patience", patience), ("validate_every", validate_every)):
-            _positive_int(name, value)
+            check_int(name, value)
         for name, value in (("epochs", epochs), ("residual_blocks", residual_blocks)):
-            _positive_int(name, value, minimum=0)
+            check_int(name, value, minimum=0)
         hidden = tuple(hidden)
         for h in hidden:
-            _positive_int("hidden sizes", h)
-        if log_every is not None:
-            _positive_int("log_every", log_every)
-        if temperature is not None and not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if not margin >= 0:
-            raise ValueError(f"margin must be non-negative, got {margin!r}")
+            check_int("hidden sizes", h)
+        check_int("log_every", log_every, optional=True)
+        if temperature is not None:
+            check_number("temperature", temperature, strict_low=True)
+        check_number("lr", lr, strict_low=True)
+        check_number("weight_decay", weight_decay)
+        check_number("dropout", dropout, high=1.0, strict_high=True)
+        check_number("margin", margin)
         if history == "embedding" and not item_ids:
             raise ValueError("history='embedding' pools the item-id embeddings, so it needs item_ids=True "
                              "(or use history='bag')")
@@ -623,20 +620,6 @@ class DSSM(Recommender):
         return f"DSSM({loss_name(self.loss)})"
 
     # ------------------------------------------------------------------------------------- fit
-    def fit(self, interactions: pl.DataFrame, valid: pl.DataFrame | None = None) -> DSSM:
-        """Train on ``interactions``; with ``valid`` (``user_id, item_id``), measure nDCG@10 on its
-        users seen in ``interactions`` every ``validate_every`` epochs (filter-viewed on the training
-        history), stop early after ``patience`` validations without improvement and keep the best
-        weights."""
-        if valid is not None:
-            require_columns(valid.columns, (U, I), f"valid passed to {self.name}.fit")
-        self._valid = valid
-        try:
-            super().fit(interactions)
-        finally:
-            del self._valid
-        return self
-
     def _encoders(self) -> None:
         preset = self.preset
         self.user_encoder_ = self.item_encoder_ = None
@@ -645,18 +628,19 @@ class DSSM(Recommender):
         if preset is not None and self.item_features is not None and preset.items:
             self.item_encoder_ = FeatureEncoder(preset.items, I).fit(self.item_features, ids=self.items_.ids)
 
-    def _fit(self, data: EncodedInteractions) -> None:
+    def _fit(self, data: EncodedInteractions, valid: pl.DataFrame | None = None) -> None:
+        """``fit(interactions, valid=None)``: train on the interactions; with ``valid`` (``user_id,
+        item_id``), measure nDCG@10 on its users seen in ``interactions`` every ``validate_every``
+        epochs (filter-viewed on the training history), stop early after ``patience`` validations
+        without improvement and keep the best weights."""
         spec = resolve_loss(self.loss)
         if data.n_items < 2:
             raise ValueError(f"{self.name} needs at least 2 items, got {data.n_items}")
-        valid = self._warm_valid(self._valid)
-        dev = self.device
+        valid = self._warm_valid(valid)
         self._encoders()
         generator = torch_generator(self.seed)  # shuffles, negatives, initial embeddings (CPU: same on every device)
-        fork = [dev] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork):  # dropout and Linear init: seeded, global state restored after
-            torch.manual_seed(self.seed)
-            self.net_ = self._build_net(data.n_items, generator).to(dev)
+        with seeded_torch(self.seed, self.device):  # dropout and Linear init
+            self.net_ = self._build_net(data.n_items, generator).to(self.device)
             self._train(data, spec, valid, generator)
 
     def _build_net(self, n_items: int, generator: torch.Generator) -> DSSMNet:
@@ -684,7 +668,7 @@ class DSSM(Recommender):
         self.log_q_ = (counts / counts.sum()).log().float()
         self._train_user_features = (self.user_encoder_.encode(self.users_.ids, device=dev)
                                      if self.user_encoder_ is not None else None)
-        optimizer = _adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)
         n_pos = users.shape[0]
 
         def run_epoch(epoch: int) -> float:
@@ -695,11 +679,7 @@ class DSSM(Recommender):
         validate = (lambda: {"val_ndcg@10": self._validation_ndcg(valid)}) if valid is not None else None
         trainer = Trainer(self.epochs, validate_every=self.validate_every, patience=self.patience,
                           monitor="val_ndcg@10", log_every=self.log_every, name=self.name)
-        result = trainer.fit(self.net_, run_epoch, validate)  # restores the best weights, leaves eval mode
-        self.train_result_: TrainResult = result
-        self.history_ = result.history
-        self.epoch_seconds_ = result.epoch_seconds
-        self.best_epoch_ = result.kept_epoch
+        self._keep_training(trainer.fit(self.net_, run_epoch, validate))  # the best weights, eval mode
         self._item_cache = None
 
     def _batch_loss(self, u: torch.Tensor, i: torch.Tensor, spec: DSSMLoss, generator: torch.Generator) -> torch.Tensor:
@@ -762,25 +742,13 @@ class DSSM(Recommender):
         feats = self._train_user_features[users] if self._train_user_features is not None else None
         return self.net_.user_vectors(feats, history)
 
-    def _warm_valid(self, valid: pl.DataFrame | None) -> pl.DataFrame | None:
-        if valid is None:
-            return None
-        warm = valid.filter(self.users_.contains(valid[U]))
-        if warm.is_empty():
-            raise EmptySplitError(f"{self.name}.fit: no user of valid appears in the training interactions")
-        return warm.select(U, I)
-
     def _validation_ndcg(self, valid: pl.DataFrame) -> float:
-        from seminar_lib.metrics import ndcg
-
-        # called by the Trainer in eval mode (no dropout, frozen batch-norm statistics); the item
-        # vectors of the current weights are cached for this call only
+        # the item vectors of the current weights are cached for this call only
         self._item_cache = None
         try:
-            recos = self.recommend(valid[U].unique(), k=10, filter_viewed=True)
+            return super()._validation_ndcg(valid)
         finally:
             self._item_cache = None
-        return float(ndcg(recos, valid, k=10))
 
     # ---------------------------------------------------------------------------------- scoring
     def _item_vectors(self) -> torch.Tensor:
@@ -791,11 +759,15 @@ class DSSM(Recommender):
                 self._item_cache = self._normalize(self.net_.item_vectors(all_items))
         return self._item_cache
 
-    def _user_vectors(self, ids: pl.Series, history: torch.Tensor | None) -> torch.Tensor:
-        """User vectors ``(B, d)`` (normalized for cosine) from features looked up by id and pooled histories."""
-        feats = self.user_encoder_.encode(ids, device=self.device) if self.user_encoder_ is not None else None
+    def _user_vectors(self, batch: UserBatch) -> torch.Tensor:
+        """User vectors ``(B, d)`` (normalized for cosine) from features looked up by id and the pooled
+        full histories of the batch."""
+        history = batch.history.tocsr()
+        history.sort_indices()
+        pooled = self._pooled_history(history.indptr, history.indices)
+        feats = self.user_encoder_.encode(batch.ids, device=self.device) if self.user_encoder_ is not None else None
         with torch.no_grad():
-            return self._normalize(self.net_.user_vectors(feats, history))
+            return self._normalize(self.net_.user_vectors(feats, pooled))
 
     def _pooled_history(self, indptr: np.ndarray, indices: np.ndarray) -> torch.Tensor | None:
         """Mean of ``W`` over each row's items (a CSR row structure), ``(B, e)``; zero for empty rows."""
@@ -806,64 +778,3 @@ class DSSM(Recommender):
         counts = (indptr_t[1:] - indptr_t[:-1]).clamp(min=1).float()[:, None]
         with torch.no_grad():
             return self.net_.history_sums(flat, indptr_t[:-1]) / counts
-
-    def _score(self, batch: UserBatch) -> torch.Tensor:
-        """``(B, n_items)`` similarities of the batch users (features by id + full history) with every item."""
-        history = batch.history.tocsr()
-        history.sort_indices()
-        user_vec = self._user_vectors(batch.ids, self._pooled_history(history.indptr, history.indices))
-        return user_vec @ self._item_vectors().T
-
-    def user_embeddings(self) -> torch.Tensor:
-        """``(n_users, d)`` vectors of the fit users (in ``self.users_`` order), from their features
-        and full training history; normalized for cosine, so ``user_embeddings() @ item_embeddings().T``
-        are the scores ``recommend`` ranks by."""
-        self._check_fitted()
-        viewed = self.viewed_.tocsr()
-        viewed.sort_indices()
-        return self._user_vectors(self.users_.ids, self._pooled_history(viewed.indptr, viewed.indices))
-
-    def item_embeddings(self) -> torch.Tensor:
-        """``(n_items, d)`` item-tower outputs (in ``self.items_`` order; normalized for cosine)."""
-        self._check_fitted()
-        return self._item_vectors()
-
-    def score_pairs(self, user_ids: Iterable | pl.Series, item_ids: Iterable | pl.Series) -> np.ndarray:
-        """Similarity of each pair ``(user_ids[k], item_ids[k])`` (fit users, their full training
-        history; fit items) as float64 — e.g. to plot positive vs negative similarities."""
-        self._check_fitted()
-        users = pl.Series(U, list(user_ids) if not isinstance(user_ids, pl.Series) else user_ids,
-                          dtype=self.users_.ids.dtype, strict=False)
-        items = pl.Series(I, list(item_ids) if not isinstance(item_ids, pl.Series) else item_ids,
-                          dtype=self.items_.ids.dtype, strict=False)
-        if users.len() != items.len():
-            raise ValueError(f"score_pairs needs as many users as items, got {users.len()} and {items.len()}")
-        u = torch.tensor(self.users_.transform(users).to_numpy(), device=self.device)
-        i = torch.tensor(self.items_.transform(items).to_numpy(), device=self.device)
-        scores = (self.user_embeddings()[u] * self.item_embeddings()[i]).sum(-1)
-        return scores.double().cpu().numpy()
-
-    def _check_fitted(self) -> None:
-        super()._check_fitted()
-        if not hasattr(self, "net_"):
-            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")
-
-
-def _adam(params: Iterable[nn.Parameter], **options: float) -> torch.optim.Adam:
-    """Adam, fused into one kernel where torch offers it (CPU since torch 2.4, CUDA): the same
-    update, ~6× less time per step than the per-parameter loop on CPU."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, fused=True, **options)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, **options)
-
-
-def _choice(name: str, value: object, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")

@@ -33,7 +33,7 @@ negatives of a batch are drawn with one tensor op (:func:`seminar_lib.training.s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,10 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import EmptySplitError, require_columns
-from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.errors import check_choice, check_int, check_number
+from seminar_lib.models.base import EncodedInteractions, UserBatch
+from seminar_lib.models.vector import VectorRecommender
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import Trainer, TrainResult, epoch_batches, sample_negatives, train_batches
+from seminar_lib.training import Trainer, adam, epoch_batches, sample_negatives, seeded_torch, train_batches
 
 U, I = Columns.user, Columns.item
 
@@ -142,13 +143,6 @@ class MFNet(nn.Module):
         """``table[index]`` (``index.shape + (d,)``); a sparse-gradient gather with ``sparse``."""
         return F.embedding(index, table, sparse=True) if self.sparse else table[index]
 
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """``(B, n_items)`` scores of ``users`` (``(B,)``) against every item: ``P[u] Qᵀ + b``."""
-        scores = self.user_factors[users] @ self.item_factors.T + self.item_bias
-        if self.user_bias is not None:
-            scores = scores + (self.user_bias[users] + self.global_bias)[:, None]
-        return scores
-
 
 class _Optimizers:
     """Several optimizers stepped as one (``zero_grad`` and ``step`` call each)."""
@@ -166,7 +160,7 @@ class _Optimizers:
 
 
 # --------------------------------------------------------------------------------------------- model
-class MatrixFactorization(Recommender):
+class MatrixFactorization(VectorRecommender):
     r"""Matrix factorization trained with Adam on mini-batches of observed (user, item) pairs.
 
     Args:
@@ -231,6 +225,8 @@ class MatrixFactorization(Recommender):
     split, where popularity is hard to beat.
     """
 
+    fitted_attributes = ("items_", "net_")
+
     def __init__(self, objective: str = "bpr", factors: int = 64, epochs: int = 20, batch_size: int = 4096,
                  lr: float = 0.01, weight_decay: float | None = None, n_negatives: int = 1, *, seed: int = 0,
                  device: str | torch.device = "auto", log_every: int | None = 5, init_std: float = 0.1,
@@ -238,20 +234,14 @@ class MatrixFactorization(Recommender):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {sorted(OBJECTIVES)}")
         for name, value in (("factors", factors), ("batch_size", batch_size), ("n_negatives", n_negatives)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(epochs, int | np.integer) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
+            check_int(name, value)
+        check_int("epochs", epochs, minimum=0)
+        check_int("log_every", log_every, optional=True)
         if weight_decay is None:
             weight_decay = OBJECTIVES[objective].default_weight_decay
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be positive, got {init_std!r}")
-        if log_every is not None and (not isinstance(log_every, int | np.integer) or log_every < 1):
-            raise ValueError(f"log_every must be a positive integer or None, got {log_every!r}")
+        check_number("lr", lr, strict_low=True)
+        check_number("weight_decay", weight_decay)
+        check_number("init_std", init_std, strict_low=True)
         self.objective = objective
         self.factors = int(factors)
         self.epochs = int(epochs)
@@ -269,28 +259,22 @@ class MatrixFactorization(Recommender):
     def name(self) -> str:
         return f"MF({self.objective})"
 
-    def fit(self, interactions: pl.DataFrame, valid: pl.DataFrame | None = None) -> MatrixFactorization:
-        """Train on ``interactions``; with ``valid`` (``user_id, item_id``), also measure nDCG@10 on it
-        at every logging epoch (and the last), recommending with filter-viewed for the validation
-        users seen in ``interactions`` — their other validation rows count as relevant even when the
-        item is unseen in train — and keep the weights of the best validated epoch (all epochs run:
-        no early stopping). Validation draws no random numbers, so the training run is the same
-        with or without it."""
-        if valid is not None:
-            require_columns(valid.columns, (U, I), f"valid passed to {self.name}.fit")
-        self._valid = valid
-        try:
-            super().fit(interactions)
-        finally:
-            del self._valid
-        return self
-
     # ------------------------------------------------------------------------------------ training
-    def _fit(self, data: EncodedInteractions) -> None:
+    def _fit(self, data: EncodedInteractions, valid: pl.DataFrame | None = None) -> None:
+        """``fit(interactions, valid=None)``: train on the interactions; with ``valid`` (``user_id,
+        item_id``), also measure nDCG@10 on it at every logging epoch (and the last), recommending with
+        filter-viewed for the validation users seen in ``interactions`` — their other validation rows
+        count as relevant even when the item is unseen in train — and keep the weights of the best
+        validated epoch (all epochs run: no early stopping). Validation draws no random numbers, so
+        the training run is the same with or without it."""
         objective = OBJECTIVES[self.objective]
         if objective.needs_negatives and data.n_items < 2:
             raise ValueError(f"{self.name} needs at least 2 items to sample negatives, got {data.n_items}")
-        valid = self._warm_valid(self._valid)
+        valid = self._warm_valid(valid)
+        with seeded_torch(self.seed, self.device):
+            self._train(data, objective, valid)
+
+    def _train(self, data: EncodedInteractions, objective: Objective, valid: pl.DataFrame | None) -> None:
         generator = torch_generator(self.seed)  # CPU: the same numbers on every device
         self.net_ = MFNet(data.n_users, data.n_items, self.factors, user_and_global_bias=objective.user_and_global_bias,
                           init_std=self.init_std, generator=generator, sparse=self.sparse).to(self.device)
@@ -322,68 +306,36 @@ class MatrixFactorization(Recommender):
         # validation at the logging epochs (and the last one); no early stopping
         trainer = Trainer(self.epochs, validate_every=self.log_every or max(self.epochs, 1), patience=None,
                           monitor="val_ndcg@10", log_every=self.log_every, name=self.name)
-        result = trainer.fit(self.net_, run_epoch, validate)
-        self.train_result_: TrainResult = result
-        self.history_ = result.history
-        self.epoch_seconds_ = result.epoch_seconds
-        self.best_epoch_ = result.kept_epoch
+        self._keep_training(trainer.fit(self.net_, run_epoch, validate))
 
     def _optimizer(self) -> torch.optim.Optimizer | _Optimizers:
         """Adam over every parameter; with ``sparse``, SparseAdam over the factor tables and Adam (with
         ``weight_decay``) over the biases."""
         if not self.sparse:
-            return torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            return adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         tables = [self.net_.user_factors, self.net_.item_factors]
         biases = [p for p in self.net_.parameters() if all(p is not t for t in tables)]
         return _Optimizers(torch.optim.SparseAdam(tables, lr=self.lr),
-                           torch.optim.Adam(biases, lr=self.lr, weight_decay=self.weight_decay))
-
-    def _warm_valid(self, valid: pl.DataFrame | None) -> pl.DataFrame | None:
-        if valid is None:
-            return None
-        warm = valid.filter(self.users_.contains(valid[U]))
-        if warm.is_empty():
-            raise EmptySplitError(f"{self.name}.fit: no user of valid appears in the training interactions")
-        return warm.select(U, I)
-
-    def _validation_ndcg(self, valid: pl.DataFrame) -> float:
-        from seminar_lib.metrics import ndcg
-
-        recos = self.recommend(valid[U].unique(), k=10, filter_viewed=True)
-        return float(ndcg(recos, valid, k=10))
+                           adam(biases, lr=self.lr, weight_decay=self.weight_decay))
 
     # ------------------------------------------------------------------------------------- scoring
-    def _score(self, batch: UserBatch) -> torch.Tensor:
-        users = torch.tensor(batch.user, dtype=torch.long, device=self.device)
-        return self.net_.score_all(users)
+    def _user_vectors(self, batch: UserBatch) -> torch.Tensor:
+        """``P[u]`` (``B × factors``) of the batch's users."""
+        return self.net_.user_factors[torch.tensor(batch.user, dtype=torch.long, device=self.device)]
 
-    def score_pairs(self, user_ids: Iterable | pl.Series, item_ids: Iterable | pl.Series) -> np.ndarray:
-        r"""The model's score :math:`s_{ui}` of each pair ``(user_ids[k], item_ids[k])`` (external ids),
-        as ``float64`` of the same length; biases included (for ``bce``, :math:`\sigma(s_{ui})` is the
-        model's probability that the pair is observed rather than random). Unknown ids raise."""
-        self._check_fitted()
-        users = pl.Series(U, list(user_ids) if not isinstance(user_ids, pl.Series) else user_ids,
-                          dtype=self.users_.ids.dtype, strict=False)
-        items = pl.Series(I, list(item_ids) if not isinstance(item_ids, pl.Series) else item_ids,
-                          dtype=self.items_.ids.dtype, strict=False)
-        if users.len() != items.len():
-            raise ValueError(f"score_pairs needs as many users as items, got {users.len()} and {items.len()}")
-        u = torch.tensor(self.users_.transform(users).to_numpy(), dtype=torch.long, device=self.device)
-        i = torch.tensor(self.items_.transform(items).to_numpy(), dtype=torch.long, device=self.device)
-        with torch.no_grad():
-            return self.net_(u, i).double().cpu().numpy()
+    def _item_vectors(self) -> torch.Tensor:
+        """``Q``: the ``n_items × factors`` item factors."""
+        return self.net_.item_factors
 
-    def item_embeddings(self) -> torch.Tensor:
-        """``Q``: the ``n_items × factors`` item factors (in ``self.items_`` order), for ``similar_items``."""
-        self._check_fitted()
-        return self.net_.item_factors.detach()
+    def _add_biases(self, scores: torch.Tensor, batch: UserBatch) -> torch.Tensor:
+        """``P[u] Qᵀ + b`` (the item biases), and ``+ (b_u + g)`` per row for ``mse_ones`` and ``bce``."""
+        scores = scores + self.net_.item_bias
+        if self.net_.user_bias is not None:
+            users = torch.tensor(batch.user, dtype=torch.long, device=self.device)
+            scores = scores + (self.net_.user_bias[users] + self.net_.global_bias)[:, None]
+        return scores
 
-    def user_embeddings(self) -> torch.Tensor:
-        """``P``: the ``n_users × factors`` user factors (in ``self.users_`` order)."""
-        self._check_fitted()
-        return self.net_.user_factors.detach()
-
-    def _check_fitted(self) -> None:
-        super()._check_fitted()
-        if not hasattr(self, "net_"):
-            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")
+    def _pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        r""":math:`s_{ui}` with the biases (for ``bce``, :math:`\sigma(s_{ui})` is the model's probability
+        that the pair is observed rather than random)."""
+        return self.net_(users, items)

@@ -56,20 +56,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from seminar_lib.models.mf import bce_loss  # the pointwise BCE of notebook 03, the same formula here
+
+__all__ = ["LOSSES", "LossInputs", "SequentialLoss", "bce_loss", "full_softmax_loss", "gbce_beta", "gbce_loss",
+           "get_loss", "in_batch_negatives", "log_frequencies", "register_loss", "sampled_softmax_loss",
+           "softmax_loss"]
+
 
 # ------------------------------------------------------------------------------- tensor formulas
-def bce_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    r""":math:`\frac{1}{N}\sum_t \big[-\log\sigma(r^+_t) - \sum_j \log(1-\sigma(r^-_{tj}))\big]`.
-
-    ``pos``: ``(N,)`` positive scores; ``neg``: ``(N, k)`` negative scores. Uses
-    :math:`-\log\sigma(x) = \mathrm{softplus}(-x)` and :math:`-\log(1-\sigma(x)) = \mathrm{softplus}(x)`.
-
-    >>> round(float(bce_loss(torch.zeros(2), torch.zeros(2, 1))), 4)  # 2 log 2
-    1.3863
-    """
-    return (F.softplus(-pos) + F.softplus(neg).sum(dim=-1)).mean()
-
-
 def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
     r""":math:`\beta = \alpha\,(t\,(1 - 1/\alpha) + 1/\alpha)` with :math:`\alpha = k / (N - 1)`.
 

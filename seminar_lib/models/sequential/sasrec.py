@@ -36,9 +36,10 @@ class SASRec(TransformerRecommender):
         item_features: categorical columns of the item table passed to ``fit(item_features=...)``
             whose embeddings are added to the item's (e.g. ``("genres",)``).
         use_item_ids: give every item its own vector (False: features only).
-        validate_every, patience, valid_per_user, k: validation on ``fit(valid=...)`` — every this
-            many epochs, stop after ``patience`` validations without a better nDCG@k, at most
-            ``valid_per_user`` random samples per user (None: all).
+        validate_every, patience, valid_per_user, val_k: validation on ``fit(valid=...)`` — every this
+            many epochs, stop after ``patience`` validations without a better nDCG@val_k, at most
+            ``valid_per_user`` random samples per user (None: all). ``val_k`` is only the validation
+            cut-off; ``recommend(k=)`` is separate.
         bucket_pool: batch sequences of similar length: each epoch's shuffled sequences are sorted by
             length within pools of this many batches
             (:func:`~seminar_lib.models.sequential.data.length_bucketed_batches`); 1: plain random
@@ -48,8 +49,9 @@ class SASRec(TransformerRecommender):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` …
         log_every: print a log line every this many epochs; None: silent.
 
-    After ``fit``: ``history_`` (``epoch, loss, val_ndcg@k, val_hit_rate@k``), ``epoch_seconds_``,
-    ``train_result_`` (best epoch, early stop), ``net_`` (the backbone), ``sequences_``,
+    After ``fit``: ``history_`` (``epoch, loss, val_ndcg@<val_k>, val_hit_rate@<val_k>``),
+    ``epoch_seconds_``, ``best_epoch_`` (the epoch whose weights it keeps), ``train_result_`` (best
+    epoch, early stop), ``net_`` (the backbone), ``sequences_``,
     ``target_counts_`` (how often each item is a training positive).
 
     Measured on ml-100k (5-core, ``global_time_split`` 80/10/10; fit on train with ``valid=``, at most
