@@ -278,7 +278,7 @@ class Trainer:
     """A generic epoch loop with periodic validation, early stopping and the best checkpoint.
 
     The one training loop of the course's torch models: :class:`~seminar_lib.models.mf.MatrixFactorization`
-    (notebook 03), :class:`~seminar_lib.models.dssm.DSSM` (04), SASRec and BERT4Rec (05–06; notebook 05,
+    (notebook 03), :class:`~seminar_lib.models.two_tower.DSSM` (04), SASRec and BERT4Rec (05–06; notebook 05,
     § training, teaches it) all train through it. It knows nothing about recommenders: it calls
     ``run_epoch(epoch) → mean loss`` (the model's batches, negatives and optimizer steps) and, every
     ``validate_every`` epochs (and after the last one), ``validate() → {name: value}`` (in ``eval``

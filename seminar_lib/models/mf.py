@@ -36,14 +36,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import check_choice, check_int, check_number
+from seminar_lib.errors import check_int, check_number
 from seminar_lib.models.base import EncodedInteractions, UserBatch
 from seminar_lib.models.vector import VectorRecommender
 from seminar_lib.repro import resolve_device, torch_generator
