@@ -299,7 +299,7 @@ class Trainer:
     Randomness is not its business: ``run_epoch`` draws from the model's own training generator and
     ``validate`` from none (SASRec's validation samples are fixed before training; MF and DSSM
     validate by recommending, which draws nothing), so how often one validates never changes what
-    training draws — in the seed, the negatives drawn for validation came from the same stream as
+    training draws — in the original seminar, the negatives drawn for validation came from the same stream as
     training's.
 
     Args:

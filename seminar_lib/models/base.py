@@ -35,18 +35,16 @@ Policy = Literal["raise", "warn", "ignore"]
 
 @dataclass(frozen=True)
 class EncodedInteractions:
-    """Training interactions with dense ids: ``user[j], item[j]`` in ``0..n−1``; ``weight[j]``;
-    ``timestamp[j]`` (µs since the epoch, or None); ``matrix`` is the ``n_users × n_items`` CSR
-    matrix of summed weights; ``frame`` the encoded rows (``user, item, weight[, timestamp]``)."""
+    """Training interactions with dense ids: ``user[j], item[j]`` in ``0..n−1``; ``timestamp[j]``
+    (µs since the epoch, or None); ``matrix`` is the ``n_users × n_items`` CSR matrix of summed
+    weights (the only place the weights are kept)."""
 
     user: np.ndarray
     item: np.ndarray
-    weight: np.ndarray
     timestamp: np.ndarray | None
     n_users: int
     n_items: int
     matrix: sp.csr_matrix
-    frame: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ class Recommender(ABC):
         matrix.sum_duplicates()
         self.viewed_ = matrix
         self._padded = None  # rebuilt on demand by _viewed_padded
-        return EncodedInteractions(user, item, weight, timestamp, n_users, n_items, matrix, frame)
+        return EncodedInteractions(user, item, timestamp, n_users, n_items, matrix)
 
     @abstractmethod
     def _fit(self, data: EncodedInteractions, *args: Any, **kwargs: Any) -> None:

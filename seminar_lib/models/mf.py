@@ -12,7 +12,7 @@ pointwise objectives only — user biases and a global bias. What it learns depe
     so the constant ``g = 1`` (or ``b_u + b_i = 1``) already gives zero loss; nothing asks a random
     pair to score lower than a real one. Without regularisation the loss goes to ~0 and the ranking
     is near random; with L2 the factors shrink to 0 and only the biases are left, a non-personal
-    ranking that at best matches TopPopular (measurements in :class:`MatrixFactorization`).
+    ranking that at best matches TopPopular (measured: ``bench/results/model_measurements.md``).
 ``"bce"`` (pointwise with sampled negatives)
     :math:`L = \frac{1}{B}\sum_{(u,i)} \big[-\log\sigma(s_{ui}) - \sum_{j \in N_{ui}} \log(1-\sigma(s_{uj}))\big]`,
     a logistic regression "observed vs. random item", :math:`N_{ui}` = ``n_negatives`` uniform items ≠ i.
@@ -22,7 +22,7 @@ pointwise objectives only — user biases and a global bias. What it learns depe
 
 Which biases: in BPR only differences :math:`s_{ui}-s_{uj}` of one user enter the loss, so ``b_u`` and
 ``g`` cancel and would never receive a gradient — the model has only item biases. For ``mse_ones`` and
-``bce`` the user and global biases are kept (the seed's model; for BCE they calibrate
+``bce`` the user and global biases are kept (the original seminar's model; for BCE they calibrate
 :math:`\sigma(s_{ui})` to each user's activity and the overall rate of positives). They shift all of a
 user's scores equally, so they never change a user's ranking, only :meth:`MatrixFactorization.score_pairs`.
 
@@ -92,7 +92,7 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 class Objective:
     """A training objective: its ``loss(pos (B,), neg (B, n_neg) | None) → scalar``, whether it needs
     sampled negatives, whether the model gets user and global biases, and the ``weight_decay`` used
-    when none is given (chosen on the ml-100k time split's validation part, see the class docstring)."""
+    when none is given (chosen on the ml-100k time split's validation part)."""
 
     loss: Callable[..., torch.Tensor]
     needs_negatives: bool
@@ -202,26 +202,6 @@ class MatrixFactorization(VectorRecommender):
     ``net_`` (the :class:`MFNet`).
 
     Weights of the interactions are ignored: a pair observed at least once is a positive.
-
-    Measured on ml-100k (``global_time_split``, 80/10/10; ``fit_and_evaluate`` on train → test:
-    69 warm test users, so the 95 % bootstrap intervals are ±0.05), defaults, CPU, one thread,
-    ≈0.08 s an epoch (20 batches of 4096):
-
-    ==============================  ===========================  =====================  ==========
-    model                           test nDCG@10 (seed 0) [CI]   mean of seeds 0–2      valid
-    ==============================  ===========================  =====================  ==========
-    TopPopular                      0.100 [0.058, 0.147]         —                      0.096
-    MF mse_ones (λ = 0)             0.011 [0.004, 0.020]         0.017                  0.013
-    MF mse_ones, λ = 1e-4 / 1e-2    0.103 / 0.109                0.107 / 0.107          0.091 / 0.106
-    MF bce                          0.132 [0.077, 0.193]         0.132                  0.096
-    MF bpr                          0.120 [0.068, 0.180]         0.124                  0.095
-    MF bce, n_negatives = 4         0.142 [0.083, 0.205]         0.141                  0.106
-    ==============================  ===========================  =====================  ==========
-
-    ("valid": nDCG@10 on the validation part, 81 warm users, mean of seeds 0–2.) Negative sampling
-    is what makes the model work: MSE on ones is ten times worse than popularity. BCE and BPR end
-    up 0.02–0.04 above TopPopular on test and level with it on validation — within noise on this
-    split, where popularity is hard to beat.
     """
 
     fitted_attributes = ("items_", "net_")

@@ -19,13 +19,13 @@ import polars as pl
 import torch
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import SchemaError, require_columns
+from seminar_lib.errors import SchemaError, check_int, check_number, require_columns
 from seminar_lib.models.base import EncodedInteractions, UserBatch
 from seminar_lib.models.sequential.backbone import ItemEncoder, TransformerBackbone
 from seminar_lib.models.sequential.data import SequenceBatch, Sequences, length_bucketed_batches, target_counts
-from seminar_lib.models.sequential.evaluation import NextItemSamples, evaluate_next_item, next_item_samples
 from seminar_lib.models.sequential.losses import LossInputs, get_loss, log_frequencies
 from seminar_lib.models.vector import VectorRecommender
+from seminar_lib.next_item import NextItemSamples, evaluate_next_item, next_item_samples
 from seminar_lib.repro import resolve_device, torch_generator
 from seminar_lib.training import Trainer, adam, sample_negatives, seeded_torch
 
@@ -34,7 +34,8 @@ U, I, T = Columns.user, Columns.item, Columns.timestamp
 
 class TransformerRecommender(VectorRecommender):
     """Base of :class:`~seminar_lib.models.sequential.SASRec` and
-    :class:`~seminar_lib.models.sequential.BERT4Rec` (their docstrings list the arguments)."""
+    :class:`~seminar_lib.models.sequential.BERT4Rec`; SASRec's docstring lists the arguments (its
+    ``__init__`` is this one, every parameter explicit)."""
 
     scores_from_history = True
     fitted_attributes = ("items_", "net_")
@@ -42,7 +43,7 @@ class TransformerRecommender(VectorRecommender):
     extra_positions: ClassVar[int]
     shifted_targets: ClassVar[bool]
 
-    def __init__(self, loss: str, *, dim: int = 64, heads: int = 2, layers: int = 2, max_len: int = 200,
+    def __init__(self, loss: str = "softmax", *, dim: int = 64, heads: int = 2, layers: int = 2, max_len: int = 200,
                  dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, lr: float = 2e-3,
                  weight_decay: float = 0.0, n_negatives: int | None = None, gbce_t: float = 0.75,
                  item_features: Sequence[str] = (), use_item_ids: bool = True, validate_every: int = 1,
@@ -53,16 +54,16 @@ class TransformerRecommender(VectorRecommender):
         for name, value in (("dim", dim), ("heads", heads), ("layers", layers), ("max_len", max_len),
                             ("batch_size", batch_size), ("validate_every", validate_every), ("val_k", val_k),
                             ("bucket_pool", bucket_pool)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(epochs, int | np.integer) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+            check_int(name, value)
+        check_int("epochs", epochs, minimum=0)
+        for name, value in (("patience", patience), ("valid_per_user", valid_per_user), ("log_every", log_every)):
+            check_int(name, value, optional=True)
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not lr > 0 or not weight_decay >= 0:
-            raise ValueError("lr must be positive and weight_decay non-negative")
+        check_number("dropout", dropout, high=1.0, strict_high=True)
+        check_number("lr", lr, strict_low=True)
+        check_number("weight_decay", weight_decay)
+        check_number("gbce_t", gbce_t, high=1.0)
         n_negatives = spec.default_negatives if n_negatives is None else n_negatives
         if (spec.needs_negatives or loss.startswith("in_batch")) and n_negatives < 1:
             raise ValueError(f"loss {loss!r} needs n_negatives ≥ 1, got {n_negatives}")
@@ -81,7 +82,7 @@ class TransformerRecommender(VectorRecommender):
         ``valid``: the validation period's events (same columns). Then every ``validate_every``
         epochs the model is scored on next-item samples of that period (``valid_per_user`` random
         events per user, each given all the user's earlier events in ``interactions`` and ``valid``;
-        :mod:`~seminar_lib.models.sequential.evaluation`), the best epoch's weights are kept and
+        :mod:`~seminar_lib.next_item`), the best epoch's weights are kept and
         training stops after ``patience`` validations without improvement.
 
         ``item_features``: ``item_id`` and the categorical columns named in ``item_features=`` at

@@ -5,9 +5,9 @@ models' :class:`~seminar_lib.models.sequential.losses.SequentialLoss`).
 the batch, ``N`` the negatives per positive, :math:`\tau` the temperature):
 
 * ``"triplet"``: :math:`\frac{1}{BN}\sum_b\sum_j \max(0,\; m - s^+_b + s^-_{bj})` with margin ``m`` on
-  the raw similarity (for unit vectors :math:`\lVert u - v\rVert^2 = 2 - 2\cos`, so this is the seed's
+  the raw similarity (for unit vectors :math:`\lVert u - v\rVert^2 = 2 - 2\cos`, so this is the original seminar's
   squared-distance triplet with margin ``2m``) — every encoded negative is used;
-* ``"bpr"``: :math:`\frac{1}{BN}\sum_b\sum_j -\log\sigma\big((s^+_b - s^-_{bj})/\tau\big)` (the seed's
+* ``"bpr"``: :math:`\frac{1}{BN}\sum_b\sum_j -\log\sigma\big((s^+_b - s^-_{bj})/\tau\big)` (the original seminar's
   "bpr" was :math:`1 - \sigma(\Delta\cos)`: bounded, with a vanishing gradient, not BPR);
 * ``"softmax"``: sampled softmax over in-batch negatives with the logQ correction (Yi et al.,
   2019): with :math:`p_c` the positive of row ``c`` and :math:`q(i)` the share of item ``i`` among

@@ -12,7 +12,7 @@ and a deterministic top-k in the base class), the same similarity as in training
 
 **No target leakage.** A training sample is an observed pair :math:`(u, i)`, and :math:`i \in H_u`.
 If :math:`h_u` contained :math:`i`, the tower could learn "score high the items in my input" — a
-shortcut that does not exist at test time, where the targets are *not* in the history. The seed's
+shortcut that does not exist at test time, where the targets are *not* in the history. The original seminar's
 user input contained its positive. Here the positive is taken out of the bag:
 
 .. math:: h_{u,-i} = \frac{\sum_{j \in H_u} W_j - W_i}{|H_u| - 1}
@@ -86,7 +86,7 @@ class DSSM(VectorRecommender):
             (``"ml-100k"``, ``"ml-1m"``, ``"synthetic"``, ``"kion"``) or a
             :class:`~seminar_lib.features.FeaturePreset`.
         features: ``"embedding"`` (learned token embeddings, summed), ``"onehot"`` (the multi-hot
-            vector into the first layer, as in the seed), or a factory ``(size, embedding_dim) →
+            vector into the first layer, as in the original seminar), or a factory ``(size, embedding_dim) →
             nn.Module`` (e.g. a class) whose ``forward(index (n, L), weight (n, L))`` returns
             ``(n, embedding_dim)`` — built once for the user and once for the item features
             (:class:`FeatureInput`).
@@ -121,42 +121,6 @@ class DSSM(VectorRecommender):
 
     Users unseen at fit are scored from their features and the history passed as
     ``recommend(..., interactions=...)`` (``scores_from_history``).
-
-    Measured on ml-100k (course protocol: ``global_time_split``; epochs chosen on ``valid`` with a
-    model fitted on ``train`` — at most 15, patience 5 — then refitted on ``fit_data("test")`` and
-    scored with ``fit_and_evaluate(..., k=10)``: 90 warm test users, 95 % bootstrap intervals; seed 0,
-    CPU, one thread, ``preset="ml-100k"``, defaults unless stated):
-
-    ======================================  =====  ======================  ======================
-    model                                   epoch  nDCG@10 [95 % CI]       MAP@10 [95 % CI]
-    ======================================  =====  ======================  ======================
-    TopPopular                              —      0.141 [0.096, 0.187]    0.024 [0.016, 0.032]
-    EASE (λ = 200)                          —      0.197 [0.138, 0.261]    0.042 [0.030, 0.056]
-    ALS (32 factors, λ = 10)                —      0.209 [0.148, 0.271]    0.046 [0.032, 0.060]
-    DSSM softmax + logQ (default)           13     0.202 [0.149, 0.262]    0.051 [0.035, 0.069]
-    DSSM bpr (4 negatives)                  13     0.206 [0.149, 0.268]    0.044 [0.031, 0.060]
-    DSSM triplet (4 negatives, m = 0.5)     8      0.184 [0.132, 0.238]    0.043 [0.029, 0.060]
-    DSSM features="onehot"                  7      0.210 [0.148, 0.274]    0.046 [0.032, 0.064]
-    DSSM history="embedding" (tied)         15     0.205 [0.146, 0.269]    0.045 [0.032, 0.062]
-    DSSM history="none" (features + ids)    5      0.160 [0.108, 0.214]    0.026 [0.018, 0.037]
-    DSSM similarity="dot"                   8      0.205 [0.146, 0.268]    0.044 [0.029, 0.061]
-    DSSM softmax without logQ               1      0.031 [0.016, 0.051]    0.008 [0.002, 0.015]
-    DSSM default, seeds 1 / 2               12 / 1 0.198 / 0.182           0.044 / 0.037
-    ======================================  =====  ======================  ======================
-
-    The default is above TopPopular by +0.061 nDCG@10 (paired bootstrap [+0.020, +0.104]) and
-    +0.028 MAP@10 ([+0.011, +0.047]) — significant — and level with EASE and ALS (differences within
-    ±0.01, not significant). Without logQ the in-batch softmax pushes popular items down (they are
-    everyone's negatives) and falls far below popularity. The history is what makes it personal:
-    features and ids alone stay near TopPopular. The validation part is small (81 warm users) and
-    noisy: its curve dips after epoch 1 (a popularity-like model) and climbs to a plateau after
-    ~9–13 epochs, so early stopping can stop at epoch 1 (seed 2). One epoch over ml-100k's 90k
-    training pairs takes 1.3–2 s on a shared 2-core CPU (one thread); 10 epochs (the default) is
-    the budget choice. Chosen on validation (mean nDCG@10 of the last 3 of 15 epochs): lr 3e-3 (1e-3
-    reaches the plateau ~3 epochs later), cosine with τ = 0.1 (0.107; τ = 0.05: 0.095, dot: 0.096),
-    dropout 0.1 (0 was ~0.01 lower), a standard-normal history table (with a 1/√d start, like the
-    other embeddings, the history input starts 10× smaller than the features and the model was still
-    below the plateau after 15 epochs: 0.099).
     """
 
     scores_from_history = True

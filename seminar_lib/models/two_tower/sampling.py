@@ -3,7 +3,7 @@ r"""Negative sampling of the two-tower model and the tensor helpers it needs.
 **Negatives** (triplet, bpr) are uniform over the catalogue, never the positive
 (:func:`seminar_lib.training.sample_negatives`), and with ``exclude_seen`` (default) redrawn while
 they hit one of the user's training items. On ml-100k's training part a uniform negative is one of
-the user's own items for 6.6 % of draws with one sample per user (the seed's scheme: its 7 %) and
+the user's own items for 6.6 % of draws with one sample per user (the original seminar's scheme: its 7 %) and
 for 12 % with one sample per observed pair (heavy users appear more often) — noise that pushes
 down items the user likes; after the redraws, 0 %.
 """

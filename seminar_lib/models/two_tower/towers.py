@@ -2,14 +2,14 @@ r"""The two towers and their input layers (the network of :class:`~seminar_lib.m
 
 **Inputs.** Features come from :mod:`seminar_lib.features` (looked up by id), either as the
 one-hot / multi-hot vector itself (``features="onehot"``: the tower's first ``Linear`` acts on it,
-as in the seed) or as a sum of learned token embeddings (``features="embedding"``:
+as in the original seminar) or as a sum of learned token embeddings (``features="embedding"``:
 ``EmbeddingBag``; the same function family, computed without the zeros). The user's history is a
 bag of items :math:`H_u` (each distinct item once), pooled into a vector
 :math:`h_u = \frac{1}{|H_u|}\sum_{j \in H_u} W_j`:
 
 * ``history="bag"`` — :math:`W` (``n_items × embedding_dim``) is the user tower's own matrix. This is
-  the seed's input, the normalized bag vector :math:`x_u = \mathbb 1_{H_u}/|H_u|` times a ``Linear``
-  layer, :math:`h_u = x_u W`, computed sparsely (the seed built ``x`` as a dense ``users × items``
+  the original seminar's input, the normalized bag vector :math:`x_u = \mathbb 1_{H_u}/|H_u|` times a ``Linear``
+  layer, :math:`h_u = x_u W`, computed sparsely (the original seminar built ``x`` as a dense ``users × items``
   float64 matrix: ≈22 GB on KION);
 * ``history="embedding"`` — :math:`W` is the item tower's item-id embedding table (tied weights:
   the history and the candidates live in one learned item space);
@@ -36,7 +36,7 @@ from seminar_lib.features import EncodedFeatures, embedding_bag
 
 class ResidualBlock(nn.Module):
     """``x + Dropout(Linear₂(ReLU(Linear₁(Norm(x)))))`` — two layers of their own (pre-norm).
-    (The seed's "residual" added ``relu(fc2(x))`` to ``x = relu(fc2(...))``: one layer applied twice.)"""
+    (The original seminar's "residual" added ``relu(fc2(x))`` to ``x = relu(fc2(...))``: one layer applied twice.)"""
 
     def __init__(self, dim: int, norm: str | None, dropout: float) -> None:
         super().__init__()
@@ -84,7 +84,7 @@ TowerFactory = Callable[[int, int], nn.Module]
 
 class FeatureInput(nn.Module):
     """Turns rows of :class:`~seminar_lib.features.EncodedFeatures` (``index``, ``weight``: ``(B, L)``)
-    into a tower's input: ``"onehot"`` → the ``(B, size)`` multi-hot matrix (what the seed fed to
+    into a tower's input: ``"onehot"`` → the ``(B, size)`` multi-hot matrix (what the original seminar fed to
     its first ``Linear``); ``"embedding"`` → ``(B, dim)`` sums of learned token embeddings (unknown
     tokens start at 0); a callable ``factory`` → the module ``factory(size, dim)`` (kept as
     ``self.custom``), whose ``forward(index, weight)`` must return ``(B, dim)``. ``index`` holds codes
