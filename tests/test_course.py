@@ -80,12 +80,6 @@ def test_an_interrupted_run_is_marked_partial(notebooks, tmp_path, monkeypatch):
     assert [r["status"] for r in manifest["notebooks"]] == ["pending", "pending"]
 
 
-def test_markdown_table():
-    import polars as pl
-    table = course.markdown_table(pl.DataFrame({"model": ["A"], "ndcg@10": [0.123456], "x": [None]}))
-    assert table.splitlines() == ["| model | ndcg@10 | x |", "| --- | --- | --- |", "| A | 0.1235 | – |"]
-
-
 def _pid_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:

@@ -8,7 +8,8 @@ import nbformat
 import polars as pl
 import pytest
 
-from seminar_lib.record import MIME, read_recorded_metrics, record_metrics
+from seminar_lib.record import (MIME, collect_metrics, leaderboard, markdown_table, read_recorded_metrics, record_metrics,
+                                split_key)
 
 
 def test_record_metrics_displays_rounded_json_and_writes_full_precision(tmp_path, monkeypatch, capsys):
@@ -69,3 +70,25 @@ def test_read_recorded_metrics(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(ValueError, match="no recorded metrics"):
         read_recorded_metrics(path)
+
+
+def test_markdown_table():
+    table = markdown_table(pl.DataFrame({"model": ["A"], "ndcg@10": [0.123456], "x": [None]}))
+    assert table.splitlines() == ["| model | ndcg@10 | x |", "| --- | --- | --- |", "| A | 0.1235 | – |"]
+
+
+def test_collect_metrics_reads_structured_rows_and_the_leaderboard_pivots_one_k(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMINAR_RUN_DIR", str(tmp_path))
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    record_metrics("02_b", {"EASE": {"ndcg@10": 0.2, "ndcg@5": 0.25, "coverage@10": 0.3}, "Pop": {"ndcg@10": 0.1}})
+    record_metrics("01_a", {"ALS": {"ndcg@10": 0.3, "auc": 0.9}})
+    rows = collect_metrics(tmp_path)
+    assert rows.columns == ["notebook", "model", "metric", "k", "value"]
+    assert sorted(rows.filter(pl.col("model") == "EASE").select("metric", "k", "value").rows()) == [
+        ("coverage", 10, 0.3), ("ndcg", 5, 0.25), ("ndcg", 10, 0.2)]
+    assert rows["notebook"].unique(maintain_order=True).to_list() == ["01_a", "02_b"]
+    assert rows.filter(pl.col("metric") == "auc")["k"].to_list() == [None]
+    board = leaderboard(tmp_path, k=10)
+    assert board.columns == ["notebook", "model", "ndcg@10", "coverage@10"]
+    assert board.select("model", "ndcg@10").rows() == [("ALS", 0.3), ("EASE", 0.2), ("Pop", 0.1)]
+    assert split_key("hit_rate@20") == ("hit_rate", 20) and split_key("auc") == ("auc", None)
