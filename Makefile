@@ -39,7 +39,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # nbval re-executes every committed notebook and compares its outputs with the committed ones
-NBVAL := -p no:python --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+NBVAL := -p no:python --nbval --nbval-current-env --nbval-sanitize-with seminar_lib/nbval_sanitize.cfg \
 	--nbval-cell-timeout 900 -p no:cacheprovider -o addopts="" -o testpaths=""
 
 # Two workers: every notebook and model test pins torch to one thread, so two run side by side on two cores.

@@ -44,7 +44,7 @@ def main() -> None:
 
     from seminar_lib.datasets import load
     from seminar_lib.features import PRESETS, FeatureEncoder
-    from seminar_lib.models.dssm import DSSM, ragged_rows, sample_unseen_negatives
+    from seminar_lib.models.two_tower import DSSM, ragged_rows, sample_unseen_negatives
     from seminar_lib.training import epoch_batches
 
     torch.set_num_threads(args.threads)

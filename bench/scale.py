@@ -81,7 +81,7 @@ def make_model(name: str, size: str, device: str, threads: int):
     import torch
 
     from seminar_lib.models import ALS, EASE, PersonalTopPopular, TopPopular
-    from seminar_lib.models.dssm import DSSM
+    from seminar_lib.models.two_tower import DSSM
     from seminar_lib.models.mf import MatrixFactorization
     from seminar_lib.models.sequential import BERT4Rec, SASRec
 

@@ -18,4 +18,3 @@ class Columns:
     rank = "rank"
 
     interactions = (user, item, timestamp, weight)
-    recommendations = (user, item, score, rank)

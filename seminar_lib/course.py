@@ -36,10 +36,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from seminar_lib import cpu_kernels
-from seminar_lib.files import atomic_write_bytes, atomic_write_text, sha256_file
+from seminar_lib.files import atomic_write_text, sha256_file
+from seminar_lib.record import write_leaderboard
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -512,71 +511,6 @@ def _stop_kernels(registry: KernelRegistry, stopped: RunStopped, grace: float) -
         time.sleep(0.1)
     if len(registry):
         registry.signal_all(signal.SIGKILL)
-
-
-# ------------------------------------------------------------------------------------ leaderboard
-def collect_metrics(run_dir: Path) -> pl.DataFrame:
-    """Every recorded metric of a run: ``notebook, model, metric, value`` (one row per value)."""
-    rows = []
-    for path in sorted(run_dir.glob("*.metrics.json")):
-        bundle = json.loads(path.read_text())
-        for model, values in bundle["metrics"].items():
-            rows += [{"notebook": bundle["notebook"], "model": model, "metric": m, "value": v}
-                     for m, v in values.items()]
-    schema = {"notebook": pl.String, "model": pl.String, "metric": pl.String, "value": pl.Float64}
-    return pl.DataFrame(rows, schema=schema)
-
-
-def leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
-    """One row per (notebook, model), the metrics @k as columns, best nDCG first."""
-    tidy = collect_metrics(run_dir).filter(pl.col("metric").str.ends_with(f"@{k}"))
-    if tidy.is_empty():
-        return pl.DataFrame(schema={"notebook": pl.String, "model": pl.String})
-    wide = tidy.pivot("metric", index=["notebook", "model"], values="value")
-    key = f"ndcg@{k}"
-    metrics = sorted(c for c in wide.columns if c not in ("notebook", "model"))
-    if key not in metrics:
-        return wide.select("notebook", "model", *metrics)
-    metrics.remove(key)
-    return wide.select("notebook", "model", key, *metrics).sort(key, descending=True, nulls_last=True)
-
-
-def markdown_table(df: pl.DataFrame, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table of ``df`` (floats rounded)."""
-    def cell(v: Any) -> str:
-        if v is None:
-            return "–"
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(" --- " for _ in df.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join(lines) + "\n"
-
-
-def write_leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
-    """``leaderboard.csv`` / ``.md`` / ``.png`` (nDCG@k against coverage@k, one labelled point per model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    board = leaderboard(run_dir, k)
-    atomic_write_text(run_dir / "leaderboard.csv", board.write_csv())
-    atomic_write_text(run_dir / "leaderboard.md", f"# Course leaderboard (@{k})\n\n" + markdown_table(board))
-    x, y = f"coverage@{k}", f"ndcg@{k}"
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    if {x, y} <= set(board.columns):
-        for nb, model, xv, yv in board.select("notebook", "model", x, y).iter_rows():
-            if xv is None or yv is None:
-                continue
-            ax.scatter(xv, yv, s=40)
-            ax.annotate(f"{model} ({nb[:2]})", (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=8)
-    ax.set(xlabel=x, ylabel=y, title="Accuracy against catalogue coverage, every model of the course")
-    ax.grid(True, alpha=0.3)
-    with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
-        fig.savefig(tmp.name, dpi=100, bbox_inches="tight")
-        atomic_write_bytes(run_dir / "leaderboard.png", Path(tmp.name).read_bytes())
-    plt.close(fig)
-    return board
 
 
 # -------------------------------------------------------------------------------------------- CLI

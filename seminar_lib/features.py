@@ -11,7 +11,7 @@ one row per id. A :class:`Feature` says how one of its columns becomes *tokens*:
 
 :class:`FeatureEncoder` learns the vocabulary of every feature on the entities seen at fit and
 then encodes any list of ids, **aligned to that list** (row ``r`` of the result belongs to
-``ids[r]``): rows are found by a join on the id column, never by row position. (The seed notebook
+``ids[r]``): rows are found by a join on the id column, never by row position. (The original seminar's notebook
 took "row ``uid``" of a feature table whose rows were in file order, so on an unsorted file users
 got other users' features.) Each feature has its own *unknown* token, code 0 of the feature: it
 stands for a value not seen at fit, a null, an empty list, or an id missing from the table.
@@ -168,7 +168,7 @@ PRESETS: dict[str, FeaturePreset] = {
         users=(category("age"), category("income"), category("sex"), category("kids_flg")),
         items=(category("content_type"), multi("genres", separator=","), category("age_rating"),
                category("for_kids"), multi("countries", separator=","), binned("release_year", 10, name="decade")),
-        description="the seed's columns — users: age, income, sex, kids_flg; items: content_type, genres, "
+        description="the original seminar's columns — users: age, income, sex, kids_flg; items: content_type, genres, "
                     "age_rating, for_kids, countries, decade of release_year",
     ),
 }
@@ -349,7 +349,7 @@ class FeatureEncoder:
 
     def frame(self, ids: pl.Series | Sequence) -> pl.DataFrame:
         """The one-hot / multi-hot matrix of ``ids`` as a table: ``key`` + one column per token
-        (what ``pandas.get_dummies`` gave in the seed, but aligned by id)."""
+        (what ``pandas.get_dummies`` gave in the original seminar, but aligned by id)."""
         x = self.encode(ids).dense().numpy()
         ids = pl.Series(self.key, ids if not isinstance(ids, pl.Series) else ids.to_list(),
                         dtype=self.table_[self.key].dtype)

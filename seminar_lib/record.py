@@ -5,7 +5,9 @@ MIME type :data:`MIME` (values rounded to 4 decimals, so nbval's exact compariso
 table for people beside it — a metric a row, a model a column, split into blocks that fit 100
 characters (text) and the same as HTML — and — when ``$SEMINAR_RUN_DIR`` is set — writes
 ``<run dir>/<notebook>.metrics.json`` with full precision, atomically.
-:func:`read_recorded_metrics` reads the bundle back from an executed ``.ipynb``.
+:func:`read_recorded_metrics` reads the bundle back from an executed ``.ipynb``; :func:`collect_metrics`
+reads a run's ``*.metrics.json`` files back as structured rows, and :func:`write_leaderboard` makes the
+run's leaderboard from them — this module is the one that writes and reads those files.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import html
 import json
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from seminar_lib.display import Column, Grid, Group, format_number
-from seminar_lib.files import atomic_write_text
+from seminar_lib.files import atomic_write_bytes, atomic_write_text
 
 MIME = "application/vnd.seminar-lib.metrics+json"
 RUN_DIR_VAR = "SEMINAR_RUN_DIR"
@@ -35,7 +38,7 @@ def metrics_from_table(table: pl.DataFrame) -> dict[str, dict[str, float]]:
     ``{model: {"<metric>@<k>": value}}``."""
     out: dict[str, dict[str, float]] = {}
     for model, metric, k, value in table.select("model", "metric", "k", "value").iter_rows():
-        out.setdefault(model, {})[f"{metric}@{k}"] = value
+        out.setdefault(model, {})[metric_key(metric, k)] = value
     return out
 
 
@@ -84,9 +87,24 @@ def _grid(bundle: Mapping[str, Any]) -> Grid:
     return Grid("metric", names, groups)
 
 
+def metric_key(metric: str, k: int) -> str:
+    """The display key of a metric at a cut-off, ``"ndcg@10"`` (the only place the key is built)."""
+    return f"{metric}@{k}"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """``"ndcg@10"`` → ``("ndcg", 10)``; a key without ``@k`` → ``(key, None)`` (the only place keys are parsed).
+
+    >>> split_key("ndcg@10"), split_key("auc")
+    (('ndcg', 10), ('auc', None))
+    """
+    metric, _, k = key.partition("@")
+    return (metric, int(k)) if k.isdigit() else (key, None)
+
+
 def _metric_order(name: str) -> tuple[str, int]:
-    metric, _, k = name.partition("@")
-    return metric, int(k) if k.isdigit() else 0
+    metric, k = split_key(name)
+    return metric, k if k is not None else 0
 
 
 def read_recorded_metrics(notebook_path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,3 +120,70 @@ def read_recorded_metrics(notebook_path: str | os.PathLike[str]) -> dict[str, An
         raise ValueError(f"{notebook_path} has no recorded metrics (no output of type {MIME}); "
                          "did its last cell call record_metrics and did it run to the end?")
     return found
+
+
+# ------------------------------------------------------------------------------------ leaderboard
+def collect_metrics(run_dir: Path) -> pl.DataFrame:
+    """Every recorded metric of a run, structured: ``notebook, model, metric, k, value`` (one row per
+    value; ``k`` null for a key without ``@k``)."""
+    rows = []
+    for path in sorted(run_dir.glob("*.metrics.json")):
+        bundle = json.loads(path.read_text())
+        for model, values in bundle["metrics"].items():
+            rows += [{"notebook": bundle["notebook"], "model": model, **dict(zip(("metric", "k"), split_key(key))),
+                      "value": v} for key, v in values.items()]
+    schema = {"notebook": pl.String, "model": pl.String, "metric": pl.String, "k": pl.Int64, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
+    """One row per (notebook, model), the metrics @k as columns (``ndcg@10`` …), best nDCG first."""
+    tidy = collect_metrics(run_dir).filter(pl.col("k") == k)
+    if tidy.is_empty():
+        return pl.DataFrame(schema={"notebook": pl.String, "model": pl.String})
+    wide = (tidy.with_columns((pl.col("metric") + f"@{k}").alias("metric"))
+            .pivot("metric", index=["notebook", "model"], values="value"))
+    key = f"ndcg@{k}"
+    metrics = sorted(c for c in wide.columns if c not in ("notebook", "model"))
+    if key not in metrics:
+        return wide.select("notebook", "model", *metrics)
+    metrics.remove(key)
+    return wide.select("notebook", "model", key, *metrics).sort(key, descending=True, nulls_last=True)
+
+
+def markdown_table(df: pl.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of ``df`` (floats rounded)."""
+    def cell(v: Any) -> str:
+        if v is None:
+            return "–"
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(" --- " for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
+    """``leaderboard.csv`` / ``.md`` / ``.png`` (nDCG@k against coverage@k, one labelled point per model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    board = leaderboard(run_dir, k)
+    atomic_write_text(run_dir / "leaderboard.csv", board.write_csv())
+    atomic_write_text(run_dir / "leaderboard.md", f"# Course leaderboard (@{k})\n\n" + markdown_table(board))
+    x, y = f"coverage@{k}", f"ndcg@{k}"
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    if {x, y} <= set(board.columns):
+        for nb, model, xv, yv in board.select("notebook", "model", x, y).iter_rows():
+            if xv is None or yv is None:
+                continue
+            ax.scatter(xv, yv, s=40)
+            ax.annotate(f"{model} ({nb[:2]})", (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set(xlabel=x, ylabel=y, title="Accuracy against catalogue coverage, every model of the course")
+    ax.grid(True, alpha=0.3)
+    with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
+        fig.savefig(tmp.name, dpi=100, bbox_inches="tight")
+        atomic_write_bytes(run_dir / "leaderboard.png", Path(tmp.name).read_bytes())
+    plt.close(fig)
+    return board

@@ -81,7 +81,7 @@ def test_the_runner_and_the_grader_pass_the_pins_on(monkeypatch, tmp_path):
     submission.mkdir()
     nbformat.write(nbformat.v4.new_notebook(), submission / assignment.notebook)
     grading_notebook.run_notebook_stage(Recorder(), tmp_path / "scratch", submission, assignment, Mounts(()), None,
-                                        ROOT / "tests" / "nbval_sanitize.cfg")
+                                        ROOT / "seminar_lib" / "nbval_sanitize.cfg")
     assert {k: stage_env[k] for k in PINS} == PINS
     assert course.environment_facts({"DATASET": "synthetic"})["cpu_pins"] == PINS
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seminar_lib.datasets import load
-from seminar_lib.models.dssm import DSSM
+from seminar_lib.models.two_tower import DSSM
 from seminar_lib.models.mf import MatrixFactorization
 from seminar_lib.models.sequential import SASRec
 from seminar_lib.splits import global_time_split

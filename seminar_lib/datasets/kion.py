@@ -20,9 +20,9 @@ ITEM_COLUMNS = ("item_id", "content_type", "title", "title_orig", "release_year"
 def parse_kion(folder: Path) -> RecDataset:
     """Parse ``interactions.csv``, ``users.csv`` and ``items.csv`` of the KION archive.
 
-    ``interactions``: ``weight`` is ``watched_pct`` (0–100), as in the seeds; ``total_dur``
+    ``interactions``: ``weight`` is ``watched_pct`` (0–100), as in the original seminars; ``total_dur``
     (seconds watched) and ``watched_pct`` are kept; ``timestamp`` is ``last_watch_dt`` (a date,
-    at midnight UTC). Rows without ``watched_pct`` are dropped (the seeds drop them too).
+    at midnight UTC). Rows without ``watched_pct`` are dropped (the original seminars drop them too).
     ``users``: ``user_id, age, income, sex`` (bucket strings as in the file, e.g. ``age_25_34``),
     ``kids_flg``. ``items``: the file's columns, ``genres``/``countries``/``studios`` kept as
     comma-separated strings plus ``genre_list`` (a list of genre names).

@@ -41,7 +41,7 @@ def parse_ozon(folder: Path) -> RecDataset:
     ``product_information_full`` (``product_id, name, brand, type, category_id, category_name``).
 
     ``interactions``: both order tables, ``item_id = product_id``, ``timestamp`` = order date
-    (midnight UTC), ``weight = 1.0``, and ``part`` (``"train"`` / ``"test"``, the seed's split).
+    (midnight UTC), ``weight = 1.0``, and ``part`` (``"train"`` / ``"test"``, the original seminar's split).
     Repeat purchases are kept as separate rows. ``items``: the product table with ``item_id``.
     """
     parts = []

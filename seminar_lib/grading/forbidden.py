@@ -1,7 +1,7 @@
 """What a ``solution.py`` must not use: an AST check (in the grader) and stubs (in the sandboxed worker).
 
 An assignment's ``forbidden`` list names modules (``"seminar_lib.metrics"``: the module and everything
-under it) and attributes (``"seminar_lib.models.ease:EASE"``, ``"seminar_lib.models.dssm:DSSM.option"``).
+under it) and attributes (``"seminar_lib.models.ease:EASE"``, ``"seminar_lib.models.two_tower:DSSM.option"``).
 
 * :func:`find_forbidden` reads the source and reports every import, ``from … import``, dotted use through
   an imported name, or ``importlib.import_module("…")`` / ``__import__("…")`` with a literal that reaches a
@@ -10,7 +10,7 @@ under it) and attributes (``"seminar_lib.models.ease:EASE"``, ``"seminar_lib.mod
   replaced in ``sys.modules`` (and on their parent package) by modules whose every attribute raises, and
   further imports of them raise ``ImportError``;
 * :func:`guarded_builtins`: the builtins the submission's ``solution.py`` runs with, whose ``__import__``
-  hands it modules that refuse forbidden attributes (``from seminar_lib.models.dssm import Tower``,
+  hands it modules that refuse forbidden attributes (``from seminar_lib.models.two_tower import Tower``,
   ``dssm.Tower``). The library itself keeps the real attributes, so its own code (the DSSM building its
   default tower) still works. A dotted attribute (``DSSM.option``) is left to the AST check.
 """

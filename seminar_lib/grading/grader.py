@@ -35,10 +35,11 @@ from seminar_lib.grading.notebook import run_notebook_stage
 from seminar_lib.grading.report import Item, Report
 from seminar_lib.grading.sandbox import Mounts, Sandbox, detect
 from seminar_lib.grading.submission import SubmissionError, copy_submission, submission_sha256
+from seminar_lib.notebook_outputs import SANITIZE_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 HOMEWORK_DIR = ROOT / "homework"
-SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+SANITIZE = SANITIZE_CONFIG
 
 
 class GradingError(SeminarError, RuntimeError):

@@ -5,7 +5,7 @@
 * ``notebook_reproducible``: besides, every non-empty code cell of the *submitted* notebook has an
   execution count and the counts increase from cell to cell (it was run top to bottom, nothing left
   unexecuted), and its outputs equal the re-execution's under the course sanitizer
-  (``tests/nbval_sanitize.cfg``), compared here with nbval's own comparison and sanitizing code. Widget
+  (``seminar_lib/nbval_sanitize.cfg``), compared here with nbval's own comparison and sanitizing code. Widget
   outputs (a JupyterLab progress bar and its text fallback) are dropped from both sides first
   (:mod:`seminar_lib.notebook_outputs`); cells marked ``NBVAL_SKIP`` / ``NBVAL_IGNORE_OUTPUT`` are not compared.
 

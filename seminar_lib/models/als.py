@@ -13,7 +13,9 @@ import torch
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.errors import check_int
+from seminar_lib.models.base import EncodedInteractions, UserBatch
+from seminar_lib.models.vector import VectorRecommender
 
 
 def confidence_matrix(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -35,7 +37,7 @@ def _factors_to_tensor(factors: object) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
-class ALS(Recommender):
+class ALS(VectorRecommender):
     r"""Implicit-feedback ALS (iALS), fitted by ``implicit``; scores ``x_u · y_iᵀ``.
 
     Objective (Hu, Koren & Volinsky 2008), over all user-item pairs, observed or not::
@@ -82,11 +84,13 @@ class ALS(Recommender):
     0.084); notebook 02 tunes them again for its dataset.
     """
 
+    fitted_attributes = ("items_", "item_factors_")
+
     def __init__(self, factors: int = 32, regularization: float = 10.0, alpha: float = 1.0, iterations: int = 15,
                  *, seed: int = 0, num_threads: int = 1, show_progress: bool = False) -> None:
-        _check_int("factors", factors, minimum=1)
-        _check_int("iterations", iterations, minimum=1)
-        _check_int("num_threads", num_threads, minimum=0)
+        check_int("factors", factors, minimum=1)
+        check_int("iterations", iterations, minimum=1)
+        check_int("num_threads", num_threads, minimum=0)
         if not regularization >= 0:
             raise ValueError(f"regularization must be ≥ 0 (λ of the L2 penalty, e.g. 0.01), got {regularization!r}")
         if not alpha >= 0:
@@ -113,16 +117,11 @@ class ALS(Recommender):
         self.user_factors_ = _factors_to_tensor(model.user_factors)
         self.item_factors_ = _factors_to_tensor(model.item_factors)
 
-    def _score(self, batch: UserBatch) -> torch.Tensor:
-        """``S = X_b · Yᵀ``: the batch users' factors (``B × d``) times the item factors (``d × n_items``)."""
+    def _user_vectors(self, batch: UserBatch) -> torch.Tensor:
+        """``X_b``: the batch users' factors (``B × d``); the scores are ``X_b · Yᵀ``."""
         users = torch.tensor(batch.user, dtype=torch.long)  # a copy: batch.user may be read-only
-        return self.user_factors_[users] @ self.item_factors_.T
+        return self.user_factors_[users]
 
-    def item_embeddings(self) -> torch.Tensor:
-        """The item factors ``Y`` (``n_items × d``), used by :meth:`similar_items` (cosine)."""
+    def _item_vectors(self) -> torch.Tensor:
+        """The item factors ``Y`` (``n_items × d``)."""
         return self.item_factors_
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")

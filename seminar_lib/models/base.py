@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
@@ -35,18 +35,16 @@ Policy = Literal["raise", "warn", "ignore"]
 
 @dataclass(frozen=True)
 class EncodedInteractions:
-    """Training interactions with dense ids: ``user[j], item[j]`` in ``0..n−1``; ``weight[j]``;
-    ``timestamp[j]`` (µs since the epoch, or None); ``matrix`` is the ``n_users × n_items`` CSR
-    matrix of summed weights; ``frame`` the encoded rows (``user, item, weight[, timestamp]``)."""
+    """Training interactions with dense ids: ``user[j], item[j]`` in ``0..n−1``; ``timestamp[j]``
+    (µs since the epoch, or None); ``matrix`` is the ``n_users × n_items`` CSR matrix of summed
+    weights (the only place the weights are kept)."""
 
     user: np.ndarray
     item: np.ndarray
-    weight: np.ndarray
     timestamp: np.ndarray | None
     n_users: int
     n_items: int
     matrix: sp.csr_matrix
-    frame: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -81,10 +79,12 @@ class Recommender(ABC):
     Class attributes a model sets:
         supports_cold_users: can score users it has never seen (e.g. popularity).
         scores_from_history: can score any user from the interactions given to ``recommend``.
+        fitted_attributes: what ``fit`` sets; until all exist, ``recommend`` and the others refuse.
     """
 
     supports_cold_users: ClassVar[bool] = False
     scores_from_history: ClassVar[bool] = False
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("items_",)
     device: torch.device = torch.device("cpu")
 
     @property
@@ -92,14 +92,17 @@ class Recommender(ABC):
         return type(self).__name__
 
     # ------------------------------------------------------------------ fit
-    def fit(self, interactions: pl.DataFrame) -> Recommender:
-        """Learn from ``interactions`` (``user_id, item_id`` and, if present, ``weight``, ``timestamp``)."""
+    def fit(self, interactions: pl.DataFrame, *args: Any, **kwargs: Any) -> Recommender:
+        """Learn from ``interactions`` (``user_id, item_id`` and, if present, ``weight``, ``timestamp``).
+
+        The ids are encoded here; ``args`` and ``kwargs`` go to the model's ``_fit`` as they are
+        (e.g. ``valid=`` of the torch models: see each model's ``_fit``)."""
         require_columns(interactions.columns, (U, I), f"interactions passed to {self.name}.fit")
         if interactions.is_empty():
             raise SchemaError(f"{self.name}.fit got an empty interactions table")
         self.users_ = IdEncoder.fit(interactions[U])
         self.items_ = IdEncoder.fit(interactions[I])
-        self._fit(self._encode(interactions))
+        self._fit(self._encode(interactions), *args, **kwargs)
         return self
 
     def _encode(self, interactions: pl.DataFrame) -> EncodedInteractions:
@@ -118,11 +121,11 @@ class Recommender(ABC):
         matrix.sum_duplicates()
         self.viewed_ = matrix
         self._padded = None  # rebuilt on demand by _viewed_padded
-        return EncodedInteractions(user, item, weight, timestamp, n_users, n_items, matrix, frame)
+        return EncodedInteractions(user, item, timestamp, n_users, n_items, matrix)
 
     @abstractmethod
-    def _fit(self, data: EncodedInteractions) -> None:
-        """Learn from encoded interactions."""
+    def _fit(self, data: EncodedInteractions, *args: Any, **kwargs: Any) -> None:
+        """Learn from encoded interactions (and whatever else ``fit`` was given after them)."""
 
     def _score(self, batch: UserBatch) -> torch.Tensor:
         """Scores ``B × n_items`` (higher is better) on ``self.device``."""
@@ -358,5 +361,5 @@ class Recommender(ABC):
         })
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "items_"):
+        if not all(hasattr(self, attribute) for attribute in self.fitted_attributes):
             raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")

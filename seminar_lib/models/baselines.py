@@ -12,8 +12,6 @@ import torch
 
 from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser: a bijective mix of 64-bit integers (uint64 arithmetic wraps)."""
@@ -50,7 +48,7 @@ class Random(Recommender):
     Efraimidis–Spirakis race: with :math:`U_{ui} \\sim \\mathcal U(0, 1)`, rank by
     :math:`\\log U_{ui} / n_i` (the top k of these keys is a weighted sample without replacement).
     The uniforms come from :func:`keyed_uniform` keyed by the external user id, so a user's list
-    depends only on ``seed`` and the user (and the catalogue). (The seed's version assigned the probabilities to the wrong items: two unordered group-bys.)
+    depends only on ``seed`` and the user (and the catalogue). (The original seminar's version assigned the probabilities to the wrong items: two unordered group-bys.)
     """
 
     supports_cold_users = True
@@ -108,7 +106,7 @@ class PersonalTopPopular(Recommender):
     scores_from_history = True
 
     def _fit(self, data: EncodedInteractions) -> None:
-        self.n_items_ = data.n_items
+        """Nothing to learn: a user's list is their own history, read at ``recommend`` time."""
 
     def _score_sparse(self, batch: UserBatch) -> sp.csr_matrix:
         history = batch.history.copy()

@@ -12,7 +12,7 @@ pointwise objectives only — user biases and a global bias. What it learns depe
     so the constant ``g = 1`` (or ``b_u + b_i = 1``) already gives zero loss; nothing asks a random
     pair to score lower than a real one. Without regularisation the loss goes to ~0 and the ranking
     is near random; with L2 the factors shrink to 0 and only the biases are left, a non-personal
-    ranking that at best matches TopPopular (measurements in :class:`MatrixFactorization`).
+    ranking that at best matches TopPopular (measured: ``bench/results/model_measurements.md``).
 ``"bce"`` (pointwise with sampled negatives)
     :math:`L = \frac{1}{B}\sum_{(u,i)} \big[-\log\sigma(s_{ui}) - \sum_{j \in N_{ui}} \log(1-\sigma(s_{uj}))\big]`,
     a logistic regression "observed vs. random item", :math:`N_{ui}` = ``n_negatives`` uniform items ≠ i.
@@ -22,7 +22,7 @@ pointwise objectives only — user biases and a global bias. What it learns depe
 
 Which biases: in BPR only differences :math:`s_{ui}-s_{uj}` of one user enter the loss, so ``b_u`` and
 ``g`` cancel and would never receive a gradient — the model has only item biases. For ``mse_ones`` and
-``bce`` the user and global biases are kept (the seed's model; for BCE they calibrate
+``bce`` the user and global biases are kept (the original seminar's model; for BCE they calibrate
 :math:`\sigma(s_{ui})` to each user's activity and the overall rate of positives). They shift all of a
 user's scores equally, so they never change a user's ranking, only :meth:`MatrixFactorization.score_pairs`.
 
@@ -33,20 +33,20 @@ negatives of a batch are drawn with one tensor op (:func:`seminar_lib.training.s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import EmptySplitError, require_columns
-from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.errors import check_int, check_number
+from seminar_lib.models.base import EncodedInteractions, UserBatch
+from seminar_lib.models.vector import VectorRecommender
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import Trainer, TrainResult, epoch_batches, sample_negatives, train_batches
+from seminar_lib.training import Trainer, adam, epoch_batches, sample_negatives, seeded_torch, train_batches
 
 U, I = Columns.user, Columns.item
 
@@ -92,7 +92,7 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 class Objective:
     """A training objective: its ``loss(pos (B,), neg (B, n_neg) | None) → scalar``, whether it needs
     sampled negatives, whether the model gets user and global biases, and the ``weight_decay`` used
-    when none is given (chosen on the ml-100k time split's validation part, see the class docstring)."""
+    when none is given (chosen on the ml-100k time split's validation part)."""
 
     loss: Callable[..., torch.Tensor]
     needs_negatives: bool
@@ -142,13 +142,6 @@ class MFNet(nn.Module):
         """``table[index]`` (``index.shape + (d,)``); a sparse-gradient gather with ``sparse``."""
         return F.embedding(index, table, sparse=True) if self.sparse else table[index]
 
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """``(B, n_items)`` scores of ``users`` (``(B,)``) against every item: ``P[u] Qᵀ + b``."""
-        scores = self.user_factors[users] @ self.item_factors.T + self.item_bias
-        if self.user_bias is not None:
-            scores = scores + (self.user_bias[users] + self.global_bias)[:, None]
-        return scores
-
 
 class _Optimizers:
     """Several optimizers stepped as one (``zero_grad`` and ``step`` call each)."""
@@ -166,7 +159,7 @@ class _Optimizers:
 
 
 # --------------------------------------------------------------------------------------------- model
-class MatrixFactorization(Recommender):
+class MatrixFactorization(VectorRecommender):
     r"""Matrix factorization trained with Adam on mini-batches of observed (user, item) pairs.
 
     Args:
@@ -209,27 +202,9 @@ class MatrixFactorization(Recommender):
     ``net_`` (the :class:`MFNet`).
 
     Weights of the interactions are ignored: a pair observed at least once is a positive.
-
-    Measured on ml-100k (``global_time_split``, 80/10/10; ``fit_and_evaluate`` on train → test:
-    69 warm test users, so the 95 % bootstrap intervals are ±0.05), defaults, CPU, one thread,
-    ≈0.08 s an epoch (20 batches of 4096):
-
-    ==============================  ===========================  =====================  ==========
-    model                           test nDCG@10 (seed 0) [CI]   mean of seeds 0–2      valid
-    ==============================  ===========================  =====================  ==========
-    TopPopular                      0.100 [0.058, 0.147]         —                      0.096
-    MF mse_ones (λ = 0)             0.011 [0.004, 0.020]         0.017                  0.013
-    MF mse_ones, λ = 1e-4 / 1e-2    0.103 / 0.109                0.107 / 0.107          0.091 / 0.106
-    MF bce                          0.132 [0.077, 0.193]         0.132                  0.096
-    MF bpr                          0.120 [0.068, 0.180]         0.124                  0.095
-    MF bce, n_negatives = 4         0.142 [0.083, 0.205]         0.141                  0.106
-    ==============================  ===========================  =====================  ==========
-
-    ("valid": nDCG@10 on the validation part, 81 warm users, mean of seeds 0–2.) Negative sampling
-    is what makes the model work: MSE on ones is ten times worse than popularity. BCE and BPR end
-    up 0.02–0.04 above TopPopular on test and level with it on validation — within noise on this
-    split, where popularity is hard to beat.
     """
+
+    fitted_attributes = ("items_", "net_")
 
     def __init__(self, objective: str = "bpr", factors: int = 64, epochs: int = 20, batch_size: int = 4096,
                  lr: float = 0.01, weight_decay: float | None = None, n_negatives: int = 1, *, seed: int = 0,
@@ -238,20 +213,14 @@ class MatrixFactorization(Recommender):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of {sorted(OBJECTIVES)}")
         for name, value in (("factors", factors), ("batch_size", batch_size), ("n_negatives", n_negatives)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(epochs, int | np.integer) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
+            check_int(name, value)
+        check_int("epochs", epochs, minimum=0)
+        check_int("log_every", log_every, optional=True)
         if weight_decay is None:
             weight_decay = OBJECTIVES[objective].default_weight_decay
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be positive, got {init_std!r}")
-        if log_every is not None and (not isinstance(log_every, int | np.integer) or log_every < 1):
-            raise ValueError(f"log_every must be a positive integer or None, got {log_every!r}")
+        check_number("lr", lr, strict_low=True)
+        check_number("weight_decay", weight_decay)
+        check_number("init_std", init_std, strict_low=True)
         self.objective = objective
         self.factors = int(factors)
         self.epochs = int(epochs)
@@ -269,28 +238,22 @@ class MatrixFactorization(Recommender):
     def name(self) -> str:
         return f"MF({self.objective})"
 
-    def fit(self, interactions: pl.DataFrame, valid: pl.DataFrame | None = None) -> MatrixFactorization:
-        """Train on ``interactions``; with ``valid`` (``user_id, item_id``), also measure nDCG@10 on it
-        at every logging epoch (and the last), recommending with filter-viewed for the validation
-        users seen in ``interactions`` — their other validation rows count as relevant even when the
-        item is unseen in train — and keep the weights of the best validated epoch (all epochs run:
-        no early stopping). Validation draws no random numbers, so the training run is the same
-        with or without it."""
-        if valid is not None:
-            require_columns(valid.columns, (U, I), f"valid passed to {self.name}.fit")
-        self._valid = valid
-        try:
-            super().fit(interactions)
-        finally:
-            del self._valid
-        return self
-
     # ------------------------------------------------------------------------------------ training
-    def _fit(self, data: EncodedInteractions) -> None:
+    def _fit(self, data: EncodedInteractions, valid: pl.DataFrame | None = None) -> None:
+        """``fit(interactions, valid=None)``: train on the interactions; with ``valid`` (``user_id,
+        item_id``), also measure nDCG@10 on it at every logging epoch (and the last), recommending with
+        filter-viewed for the validation users seen in ``interactions`` — their other validation rows
+        count as relevant even when the item is unseen in train — and keep the weights of the best
+        validated epoch (all epochs run: no early stopping). Validation draws no random numbers, so
+        the training run is the same with or without it."""
         objective = OBJECTIVES[self.objective]
         if objective.needs_negatives and data.n_items < 2:
             raise ValueError(f"{self.name} needs at least 2 items to sample negatives, got {data.n_items}")
-        valid = self._warm_valid(self._valid)
+        valid = self._warm_valid(valid)
+        with seeded_torch(self.seed, self.device):
+            self._train(data, objective, valid)
+
+    def _train(self, data: EncodedInteractions, objective: Objective, valid: pl.DataFrame | None) -> None:
         generator = torch_generator(self.seed)  # CPU: the same numbers on every device
         self.net_ = MFNet(data.n_users, data.n_items, self.factors, user_and_global_bias=objective.user_and_global_bias,
                           init_std=self.init_std, generator=generator, sparse=self.sparse).to(self.device)
@@ -322,68 +285,36 @@ class MatrixFactorization(Recommender):
         # validation at the logging epochs (and the last one); no early stopping
         trainer = Trainer(self.epochs, validate_every=self.log_every or max(self.epochs, 1), patience=None,
                           monitor="val_ndcg@10", log_every=self.log_every, name=self.name)
-        result = trainer.fit(self.net_, run_epoch, validate)
-        self.train_result_: TrainResult = result
-        self.history_ = result.history
-        self.epoch_seconds_ = result.epoch_seconds
-        self.best_epoch_ = result.kept_epoch
+        self._keep_training(trainer.fit(self.net_, run_epoch, validate))
 
     def _optimizer(self) -> torch.optim.Optimizer | _Optimizers:
         """Adam over every parameter; with ``sparse``, SparseAdam over the factor tables and Adam (with
         ``weight_decay``) over the biases."""
         if not self.sparse:
-            return torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            return adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         tables = [self.net_.user_factors, self.net_.item_factors]
         biases = [p for p in self.net_.parameters() if all(p is not t for t in tables)]
         return _Optimizers(torch.optim.SparseAdam(tables, lr=self.lr),
-                           torch.optim.Adam(biases, lr=self.lr, weight_decay=self.weight_decay))
-
-    def _warm_valid(self, valid: pl.DataFrame | None) -> pl.DataFrame | None:
-        if valid is None:
-            return None
-        warm = valid.filter(self.users_.contains(valid[U]))
-        if warm.is_empty():
-            raise EmptySplitError(f"{self.name}.fit: no user of valid appears in the training interactions")
-        return warm.select(U, I)
-
-    def _validation_ndcg(self, valid: pl.DataFrame) -> float:
-        from seminar_lib.metrics import ndcg
-
-        recos = self.recommend(valid[U].unique(), k=10, filter_viewed=True)
-        return float(ndcg(recos, valid, k=10))
+                           adam(biases, lr=self.lr, weight_decay=self.weight_decay))
 
     # ------------------------------------------------------------------------------------- scoring
-    def _score(self, batch: UserBatch) -> torch.Tensor:
-        users = torch.tensor(batch.user, dtype=torch.long, device=self.device)
-        return self.net_.score_all(users)
+    def _user_vectors(self, batch: UserBatch) -> torch.Tensor:
+        """``P[u]`` (``B × factors``) of the batch's users."""
+        return self.net_.user_factors[torch.tensor(batch.user, dtype=torch.long, device=self.device)]
 
-    def score_pairs(self, user_ids: Iterable | pl.Series, item_ids: Iterable | pl.Series) -> np.ndarray:
-        r"""The model's score :math:`s_{ui}` of each pair ``(user_ids[k], item_ids[k])`` (external ids),
-        as ``float64`` of the same length; biases included (for ``bce``, :math:`\sigma(s_{ui})` is the
-        model's probability that the pair is observed rather than random). Unknown ids raise."""
-        self._check_fitted()
-        users = pl.Series(U, list(user_ids) if not isinstance(user_ids, pl.Series) else user_ids,
-                          dtype=self.users_.ids.dtype, strict=False)
-        items = pl.Series(I, list(item_ids) if not isinstance(item_ids, pl.Series) else item_ids,
-                          dtype=self.items_.ids.dtype, strict=False)
-        if users.len() != items.len():
-            raise ValueError(f"score_pairs needs as many users as items, got {users.len()} and {items.len()}")
-        u = torch.tensor(self.users_.transform(users).to_numpy(), dtype=torch.long, device=self.device)
-        i = torch.tensor(self.items_.transform(items).to_numpy(), dtype=torch.long, device=self.device)
-        with torch.no_grad():
-            return self.net_(u, i).double().cpu().numpy()
+    def _item_vectors(self) -> torch.Tensor:
+        """``Q``: the ``n_items × factors`` item factors."""
+        return self.net_.item_factors
 
-    def item_embeddings(self) -> torch.Tensor:
-        """``Q``: the ``n_items × factors`` item factors (in ``self.items_`` order), for ``similar_items``."""
-        self._check_fitted()
-        return self.net_.item_factors.detach()
+    def _add_biases(self, scores: torch.Tensor, batch: UserBatch) -> torch.Tensor:
+        """``P[u] Qᵀ + b`` (the item biases), and ``+ (b_u + g)`` per row for ``mse_ones`` and ``bce``."""
+        scores = scores + self.net_.item_bias
+        if self.net_.user_bias is not None:
+            users = torch.tensor(batch.user, dtype=torch.long, device=self.device)
+            scores = scores + (self.net_.user_bias[users] + self.net_.global_bias)[:, None]
+        return scores
 
-    def user_embeddings(self) -> torch.Tensor:
-        """``P``: the ``n_users × factors`` user factors (in ``self.users_`` order)."""
-        self._check_fitted()
-        return self.net_.user_factors.detach()
-
-    def _check_fitted(self) -> None:
-        super()._check_fitted()
-        if not hasattr(self, "net_"):
-            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")
+    def _pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        r""":math:`s_{ui}` with the biases (for ``bce``, :math:`\sigma(s_{ui})` is the model's probability
+        that the pair is observed rather than random)."""
+        return self.net_(users, items)

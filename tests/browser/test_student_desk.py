@@ -66,7 +66,7 @@ def relative(path: Path) -> str:
 def nbval(notebook: Path) -> subprocess.CompletedProcess[str]:
     """nbval on ``notebook`` as `make nbval` runs it (the root conftest.py applies: the served root is the repo)."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:python", "--nbval", "--nbval-current-env",
-           "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout", "300",
+           "--nbval-sanitize-with", str(ROOT / "seminar_lib" / "nbval_sanitize.cfg"), "--nbval-cell-timeout", "300",
            "-p", "no:cacheprovider", "-o", "addopts=", "-o", "testpaths=", "-q", "--color=no", relative(notebook)]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TQDM_DISABLE": "1"})

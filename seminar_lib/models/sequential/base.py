@@ -19,49 +19,51 @@ import polars as pl
 import torch
 
 from seminar_lib.columns import Columns
-from seminar_lib.errors import SchemaError, require_columns
-from seminar_lib.models.base import EncodedInteractions, Recommender, UserBatch
+from seminar_lib.errors import SchemaError, check_int, check_number, require_columns
+from seminar_lib.models.base import EncodedInteractions, UserBatch
 from seminar_lib.models.sequential.backbone import ItemEncoder, TransformerBackbone
-from seminar_lib.models.sequential.data import (SequenceBatch, Sequences, inference_batch, length_bucketed_batches,
-                                                target_counts)
-from seminar_lib.models.sequential.evaluation import evaluate_next_item, next_item_samples
+from seminar_lib.models.sequential.data import SequenceBatch, Sequences, length_bucketed_batches, target_counts
 from seminar_lib.models.sequential.losses import LossInputs, get_loss, log_frequencies
+from seminar_lib.models.vector import VectorRecommender
+from seminar_lib.next_item import NextItemSamples, evaluate_next_item, next_item_samples
 from seminar_lib.repro import resolve_device, torch_generator
-from seminar_lib.training import Trainer, TrainResult, sample_negatives
+from seminar_lib.training import Trainer, adam, sample_negatives, seeded_torch
 
 U, I, T = Columns.user, Columns.item, Columns.timestamp
 
 
-class TransformerRecommender(Recommender):
+class TransformerRecommender(VectorRecommender):
     """Base of :class:`~seminar_lib.models.sequential.SASRec` and
-    :class:`~seminar_lib.models.sequential.BERT4Rec` (their docstrings list the arguments)."""
+    :class:`~seminar_lib.models.sequential.BERT4Rec`; SASRec's docstring lists the arguments (its
+    ``__init__`` is this one, every parameter explicit)."""
 
     scores_from_history = True
+    fitted_attributes = ("items_", "net_")
     causal: ClassVar[bool]
     extra_positions: ClassVar[int]
     shifted_targets: ClassVar[bool]
 
-    def __init__(self, loss: str, *, dim: int = 64, heads: int = 2, layers: int = 2, max_len: int = 200,
+    def __init__(self, loss: str = "softmax", *, dim: int = 64, heads: int = 2, layers: int = 2, max_len: int = 200,
                  dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, lr: float = 2e-3,
                  weight_decay: float = 0.0, n_negatives: int | None = None, gbce_t: float = 0.75,
                  item_features: Sequence[str] = (), use_item_ids: bool = True, validate_every: int = 1,
-                 patience: int | None = None, valid_per_user: int | None = 1, k: int = 10,
+                 patience: int | None = None, valid_per_user: int | None = 1, val_k: int = 10,
                  bucket_pool: int = 4, seed: int = 0, device: str | torch.device = "auto",
                  log_every: int | None = 5) -> None:
         spec = get_loss(loss)
         for name, value in (("dim", dim), ("heads", heads), ("layers", layers), ("max_len", max_len),
-                            ("batch_size", batch_size), ("validate_every", validate_every), ("k", k),
+                            ("batch_size", batch_size), ("validate_every", validate_every), ("val_k", val_k),
                             ("bucket_pool", bucket_pool)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(epochs, int | np.integer) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+            check_int(name, value)
+        check_int("epochs", epochs, minimum=0)
+        for name, value in (("patience", patience), ("valid_per_user", valid_per_user), ("log_every", log_every)):
+            check_int(name, value, optional=True)
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not lr > 0 or not weight_decay >= 0:
-            raise ValueError("lr must be positive and weight_decay non-negative")
+        check_number("dropout", dropout, high=1.0, strict_high=True)
+        check_number("lr", lr, strict_low=True)
+        check_number("weight_decay", weight_decay)
+        check_number("gbce_t", gbce_t, high=1.0)
         n_negatives = spec.default_negatives if n_negatives is None else n_negatives
         if (spec.needs_negatives or loss.startswith("in_batch")) and n_negatives < 1:
             raise ValueError(f"loss {loss!r} needs n_negatives ≥ 1, got {n_negatives}")
@@ -69,7 +71,7 @@ class TransformerRecommender(Recommender):
         self.dropout, self.epochs, self.batch_size, self.lr = float(dropout), int(epochs), int(batch_size), float(lr)
         self.weight_decay, self.n_negatives, self.gbce_t = float(weight_decay), int(n_negatives), float(gbce_t)
         self.item_features, self.use_item_ids = tuple(item_features), bool(use_item_ids)
-        self.validate_every, self.patience, self.valid_per_user, self.k = validate_every, patience, valid_per_user, k
+        self.validate_every, self.patience, self.valid_per_user, self.val_k = validate_every, patience, valid_per_user, val_k
         self.bucket_pool, self.seed, self.device, self.log_every = int(bucket_pool), int(seed), resolve_device(device), log_every
 
     # ------------------------------------------------------------------------------------- fitting
@@ -80,7 +82,7 @@ class TransformerRecommender(Recommender):
         ``valid``: the validation period's events (same columns). Then every ``validate_every``
         epochs the model is scored on next-item samples of that period (``valid_per_user`` random
         events per user, each given all the user's earlier events in ``interactions`` and ``valid``;
-        :mod:`~seminar_lib.models.sequential.evaluation`), the best epoch's weights are kept and
+        :mod:`~seminar_lib.next_item`), the best epoch's weights are kept and
         training stops after ``patience`` validations without improvement.
 
         ``item_features``: ``item_id`` and the categorical columns named in ``item_features=`` at
@@ -90,20 +92,15 @@ class TransformerRecommender(Recommender):
         if self.item_features and item_features is None:
             raise SchemaError(f"{self.name} was built with item_features={list(self.item_features)}: pass the "
                               "item feature table as fit(..., item_features=items)")
-        self._valid_samples = None
+        samples = None
         if valid is not None and not valid.is_empty():
             require_columns(valid.columns, (U, I, T), f"valid passed to {self.name}.fit")
             both = pl.concat([interactions.select(U, I, T), valid.select(U, I, T)], how="vertical_relaxed")
-            self._valid_samples = next_item_samples(both, start=valid[T].min(), per_user=self.valid_per_user,
-                                                    seed=self.seed)
-        self._item_feature_table = item_features
-        try:
-            super().fit(interactions)
-        finally:
-            del self._valid_samples, self._item_feature_table
-        return self
+            samples = next_item_samples(both, start=valid[T].min(), per_user=self.valid_per_user, seed=self.seed)
+        return super().fit(interactions, samples, item_features)
 
-    def _fit(self, data: EncodedInteractions) -> None:
+    def _fit(self, data: EncodedInteractions, valid_samples: NextItemSamples | None = None,
+             item_features: pl.DataFrame | None = None) -> None:
         spec = get_loss(self.loss)
         if data.n_items < 2:
             raise ValueError(f"{self.name} needs at least 2 items, got {data.n_items}")
@@ -116,16 +113,9 @@ class TransformerRecommender(Recommender):
         self.target_counts_ = counts
         log_q = log_frequencies(counts).to(self.device) if spec.needs_log_q else None
         generator = torch_generator(self.seed)  # shuffles, negatives, masks: one CPU stream
-        devices = ([self.device.index if self.device.index is not None else torch.cuda.current_device()]
-                   if self.device.type == "cuda" else [])
-        with torch.random.fork_rng(devices=devices):  # dropout: seeded, global state left untouched
-            torch.default_generator.manual_seed(self.seed)
-            if devices:
-                with torch.cuda.device(devices[0]):
-                    torch.cuda.manual_seed(self.seed)
-            self.net_ = self._build_network(data.n_items, generator).to(self.device)
-            optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr, betas=(0.9, 0.98),
-                                         weight_decay=self.weight_decay)
+        with seeded_torch(self.seed, self.device):  # dropout
+            self.net_ = self._build_network(data.n_items, generator, item_features).to(self.device)
+            optimizer = adam(self.net_.parameters(), lr=self.lr, betas=(0.9, 0.98), weight_decay=self.weight_decay)
             lengths = self.sequences_.lengths[train_rows]
 
             def run_epoch(epoch: int) -> float:
@@ -145,20 +135,18 @@ class TransformerRecommender(Recommender):
                     total += loss.detach().double() * n
                 return float(total) / max(sum(counts), 1)
 
-            self.valid_samples_ = self._valid_samples
-            validate = self._validate if self.valid_samples_ is not None else None
+            self.valid_samples_ = valid_samples
+            validate = self._validate if valid_samples is not None else None
             trainer = Trainer(self.epochs, validate_every=self.validate_every, patience=self.patience,
-                              monitor=f"val_ndcg@{self.k}", log_every=self.log_every, name=self.name)
-            result = trainer.fit(self.net_, run_epoch, validate)
-        self.train_result_: TrainResult = result
-        self.history_ = result.history
-        self.epoch_seconds_ = result.epoch_seconds
+                              monitor=f"val_ndcg@{self.val_k}", log_every=self.log_every, name=self.name)
+            self._keep_training(trainer.fit(self.net_, run_epoch, validate))
 
-    def _build_network(self, n_items: int, generator: torch.Generator) -> TransformerBackbone:
+    def _build_network(self, n_items: int, generator: torch.Generator,
+                       item_features: pl.DataFrame | None) -> TransformerBackbone:
         offsets = values = None
         n_features = 0
         if self.item_features:
-            offsets, values, self.feature_names_ = self._encode_item_features(self._item_feature_table)
+            offsets, values, self.feature_names_ = self._encode_item_features(item_features)
             n_features = len(self.feature_names_)
         encoder = ItemEncoder(n_items, self.dim, use_ids=self.use_item_ids, feature_offsets=offsets,
                               feature_values=values, n_features=n_features, generator=generator)
@@ -209,7 +197,7 @@ class TransformerRecommender(Recommender):
         return spec.compute(inputs)
 
     def _validate(self) -> dict[str, float]:
-        report = evaluate_next_item(self, self.valid_samples_, k=self.k, metrics=("ndcg", "hit_rate"), with_coverage=False)
+        report = evaluate_next_item(self, self.valid_samples_, k=self.val_k, metrics=("ndcg", "hit_rate"), with_coverage=False)
         return {f"val_{row['metric']}@{row['k']}": row["value"] for row in report.metrics.iter_rows(named=True)}
 
     # ------------------------------------------------------------------------------------- scoring
@@ -217,29 +205,45 @@ class TransformerRecommender(Recommender):
     def _inference_inputs(self, sequences: Sequences, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(tokens, lengths, has_history)``: inputs whose output at ``lengths − 1`` scores the next item."""
 
-    def _score(self, batch: UserBatch, chunk: int = 256) -> torch.Tensor:
-        """Scores from each user's last ``max_len`` events: the given interactions' events in time
-        order, or the fit-time sequence of a known user when no interactions were passed."""
+    def _sequence_vectors(self, batch: UserBatch, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim)`` outputs at each user's last position, read from their last ``max_len`` events
+        (the given interactions' events in time order, or the fit-time sequence of a known user when
+        no interactions were passed), and ``(B,)`` whether the user has a history to score from."""
         if batch.timed_events is not None:
             sequences, rows = Sequences.from_batch_events(batch.events, len(batch.user)), torch.arange(len(batch.user))
         else:
             if (batch.user < 0).any():
                 raise ValueError("users unseen at fit need their history passed as interactions=")
             sequences, rows = self.sequences_, torch.tensor(batch.user, dtype=torch.long)
+        vectors, flags = [], []
         with self._eval_mode():
-            vectors = self.net_.items.item_vectors()
             table = self.net_.items()
-            pieces = []
             for part in rows.split(chunk):
                 tokens, lengths, has_history = self._inference_inputs(sequences, part)
                 tokens, lengths = tokens.to(self.device), lengths.to(self.device).clamp(min=1)
                 if tokens.shape[1] == 0:
                     tokens = tokens.new_zeros(tokens.shape[0], 1)
                 hidden = self.net_(tokens, lengths, table)
-                last = hidden[torch.arange(tokens.shape[0], device=self.device), lengths - 1]
-                scores = last @ vectors.T
-                pieces.append(scores.masked_fill(~has_history.to(self.device)[:, None], -torch.inf))
-        return torch.cat(pieces) if pieces else torch.empty(0, vectors.shape[0], device=self.device)
+                vectors.append(hidden[torch.arange(tokens.shape[0], device=self.device), lengths - 1])
+                flags.append(has_history.to(self.device))
+        if not vectors:
+            return torch.empty(0, self.dim, device=self.device), torch.empty(0, dtype=torch.bool, device=self.device)
+        return torch.cat(vectors), torch.cat(flags)
+
+    def _user_vectors(self, batch: UserBatch) -> torch.Tensor:
+        return self._sequence_vectors(batch)[0]
+
+    def _item_vectors(self) -> torch.Tensor:
+        """``n_items × dim`` output item vectors (id + features), in ``self.items_`` order."""
+        with self._eval_mode():
+            return self.net_.items.item_vectors()
+
+    def _score(self, batch: UserBatch) -> torch.Tensor:
+        """:math:`F_u M^\top`, and ``-inf`` for users without a history to read (they get no list)."""
+        vectors, has_history = self._sequence_vectors(batch)
+        with self._eval_mode():
+            scores = vectors @ self._item_vectors().T
+        return scores.masked_fill(~has_history[:, None], -torch.inf)
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
@@ -250,15 +254,3 @@ class TransformerRecommender(Recommender):
                 yield
         finally:
             self.net_.train(was_training)
-
-    def item_embeddings(self) -> torch.Tensor:
-        """``n_items × dim`` output item vectors (id + features), in ``self.items_`` order, for
-        ``similar_items`` (cosine)."""
-        self._check_fitted()
-        with torch.no_grad():
-            return self.net_.items.item_vectors().detach()
-
-    def _check_fitted(self) -> None:
-        super()._check_fitted()
-        if not hasattr(self, "net_"):
-            raise RuntimeError(f"{self.name} is not fitted; call fit(interactions) first")

@@ -10,8 +10,11 @@ off its output. Attention is bidirectional, so no causal mask — only a padding
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
+from seminar_lib.errors import check_number
 from seminar_lib.models.sequential.base import TransformerRecommender
 from seminar_lib.models.sequential.data import SequenceBatch, Sequences, inference_batch, masked_item_batch
 
@@ -20,22 +23,24 @@ class BERT4Rec(TransformerRecommender):
     """BERT4Rec. Arguments as :class:`~seminar_lib.models.sequential.SASRec` (default loss
     ``"softmax"``, as in the paper), plus ``mask_prob`` — the share of positions masked in
     training. Windows hold ``max_len + 1`` events in training, so inference (``max_len`` events and
-    ``[MASK]``) uses the same positions.
-
-    Measured on ml-100k with the protocol and budget of :class:`~seminar_lib.models.sequential.SASRec`: it reaches
-    HitRate@10 0.112 [0.094, 0.132], nDCG@10 0.0125 [0.0104, 0.0148], coverage 0.18 (``mask_prob``
-    0.3: 0.118 / 0.0130 / 0.25) at 1.35 s an epoch — well above TopPopular (0.0071) but below SASRec
-    with the same softmax loss (0.0213): a sequence yields only its masked positions as targets
-    (SASRec: every position), so 15 epochs teach it less."""
+    ``[MASK]``) uses the same positions."""
 
     causal = False
     extra_positions = 1
     shifted_targets = False
 
-    def __init__(self, loss: str = "softmax", *, mask_prob: float = 0.15, **kwargs) -> None:
-        if not 0 < mask_prob < 1:
-            raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob}")
-        super().__init__(loss, **kwargs)
+    def __init__(self, loss: str = "softmax", *, mask_prob: float = 0.15, dim: int = 64, heads: int = 2,
+                 layers: int = 2, max_len: int = 200, dropout: float = 0.2, epochs: int = 20, batch_size: int = 128,
+                 lr: float = 2e-3, weight_decay: float = 0.0, n_negatives: int | None = None, gbce_t: float = 0.75,
+                 item_features: Sequence[str] = (), use_item_ids: bool = True, validate_every: int = 1,
+                 patience: int | None = None, valid_per_user: int | None = 1, val_k: int = 10, bucket_pool: int = 4,
+                 seed: int = 0, device: str | torch.device = "auto", log_every: int | None = 5) -> None:
+        check_number("mask_prob", mask_prob, strict_low=True, high=1.0, strict_high=True)
+        super().__init__(loss, dim=dim, heads=heads, layers=layers, max_len=max_len, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, n_negatives=n_negatives,
+                         gbce_t=gbce_t, item_features=item_features, use_item_ids=use_item_ids,
+                         validate_every=validate_every, patience=patience, valid_per_user=valid_per_user,
+                         val_k=val_k, bucket_pool=bucket_pool, seed=seed, device=device, log_every=log_every)
         self.mask_prob = float(mask_prob)
 
     @property

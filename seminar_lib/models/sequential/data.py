@@ -15,16 +15,16 @@ arithmetic on tensors — no per-sample Python, no ``DataLoader``, no ``collate_
     i5 i2 i9 i4      (length 4)
     i7 i3  0  0      (length 2)
 
-Why right padding rather than the seed's packed ("sparse") rows or RecTools' left padding:
+Why right padding rather than the original seminar's packed ("sparse") rows or RecTools' left padding:
 
-* attention needs a rectangular tensor anyway — the seed scattered its packed events into a padded
+* attention needs a rectangular tensor anyway — the original seminar scattered its packed events into a padded
   tensor for the encoder and gathered them back afterwards; here the batch *is* that tensor;
 * with right padding the causal mask of SASRec already hides every pad from every real position
   (pads come after the real events), so SASRec needs no padding mask at all and
   ``scaled_dot_product_attention(is_causal=True)`` runs its fused kernel; with left padding a
   real position would attend to the pads before it unless a second mask is built;
 * the loss takes the real positions with one boolean mask (``targets > 0``), which is exactly the
-  seed's packed layout, so full softmax never scores a pad.
+  original seminar's packed layout, so full softmax never scores a pad.
 
 Positions are counted **from the end** (0 = the most recent event), as in SASRec's left-padded
 windows: the last event always has position 0, at training and at inference.
@@ -32,7 +32,7 @@ windows: the last event always has position 0, at training and at inference.
 **Epochs** (:func:`length_bucketed_batches`): a seeded shuffle of the training sequences, then —
 because ml-100k histories range from 2 to 200 events — batches of similar length: padding to the
 longest sequence of a random batch wastes about half of the attention work. Every sequence is used
-in every epoch; the last batch may be smaller (the seed's ``drop_last`` threw away 237 of 749
+in every epoch; the last batch may be smaller (the original seminar's ``drop_last`` threw away 237 of 749
 ml-100k training sequences every epoch).
 
 **SASRec targets** (:func:`next_item_batch`): the shifted sequence. A user's last ``max_len + 1``
@@ -69,7 +69,7 @@ class Sequences:
     """Item sequences stored flat: sequence ``r`` is ``tokens[offsets[r]:offsets[r + 1]]``.
 
     ``tokens``: ``int64`` item tokens (``item index + 1``) in time order; ``offsets``: ``(R + 1,)``
-    starts; ``owners``: ``(R,)`` the dense user index of each sequence.
+    starts (sequence ``r`` is the user or batch row ``r``).
 
     >>> s = Sequences.from_events(np.array([1, 0, 1, 0]), np.array([5, 2, 7, 3]), np.array([2, 1, 1, 2]), n_users=2)
     >>> s.offsets.tolist(), s.tokens.tolist(), s.lengths.tolist()
@@ -78,7 +78,6 @@ class Sequences:
 
     tokens: torch.Tensor
     offsets: torch.Tensor
-    owners: torch.Tensor
 
     @classmethod
     def from_events(cls, user: np.ndarray, item: np.ndarray, timestamp: np.ndarray | None, n_users: int) -> Sequences:
@@ -91,7 +90,7 @@ class Sequences:
         order = np.lexsort(keys)
         counts = np.bincount(user, minlength=n_users)
         offsets = np.concatenate([[0], np.cumsum(counts)])
-        return cls(torch.from_numpy(item[order] + 1), torch.from_numpy(offsets), torch.arange(n_users))
+        return cls(torch.from_numpy(item[order] + 1), torch.from_numpy(offsets))
 
     @classmethod
     def from_batch_events(cls, events: pl.DataFrame, n_rows: int) -> Sequences:
@@ -102,7 +101,7 @@ class Sequences:
         counts = np.bincount(rows, minlength=n_rows)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         tokens = events["item"].to_numpy().astype(np.int64) + 1
-        return cls(torch.from_numpy(tokens), torch.from_numpy(offsets), torch.arange(n_rows))
+        return cls(torch.from_numpy(tokens), torch.from_numpy(offsets))
 
     def __len__(self) -> int:
         return self.offsets.shape[0] - 1
@@ -116,7 +115,7 @@ class Sequences:
         """The last ``max_len`` tokens of sequences ``rows``, right-padded: ``(tokens B × L, lengths B)``
         with ``L = max(lengths)`` (0 for an empty batch or empty sequences).
 
-        >>> s = Sequences(torch.tensor([1, 2, 3, 4, 5, 6]), torch.tensor([0, 4, 6]), torch.arange(2))
+        >>> s = Sequences(torch.tensor([1, 2, 3, 4, 5, 6]), torch.tensor([0, 4, 6]))
         >>> tokens, lengths = s.window(torch.tensor([0, 1]), 3)
         >>> tokens.tolist(), lengths.tolist()
         ([[2, 3, 4], [5, 6, 0]], [3, 2])
@@ -148,7 +147,7 @@ def next_item_batch(sequences: Sequences, rows: torch.Tensor, max_len: int) -> S
     """SASRec's shifted-sequence batch of sequences ``rows``: inputs are the last ``max_len + 1``
     events without the final one, targets the same events shifted by one.
 
-    >>> s = Sequences(torch.tensor([1, 2, 3, 4, 5, 6]), torch.tensor([0, 4, 6]), torch.arange(2))
+    >>> s = Sequences(torch.tensor([1, 2, 3, 4, 5, 6]), torch.tensor([0, 4, 6]))
     >>> b = next_item_batch(s, torch.tensor([0, 1]), max_len=2)
     >>> b.inputs.tolist(), b.targets.tolist(), b.lengths.tolist()
     ([[2, 3], [5, 0]], [[3, 4], [6, 0]], [2, 1])
@@ -171,7 +170,7 @@ def masked_item_batch(sequences: Sequences, rows: torch.Tensor, max_len: int, n_
     by a uniformly random item (the rest keep their item). Random numbers come from ``generator``
     (drawn on its device, then moved to the sequences' device).
 
-    >>> s = Sequences(torch.tensor([1, 2, 3]), torch.tensor([0, 3]), torch.arange(1))
+    >>> s = Sequences(torch.tensor([1, 2, 3]), torch.tensor([0, 3]))
     >>> b = masked_item_batch(s, torch.tensor([0]), 5, n_items=3, mask_prob=0.0)  # nothing drawn: mask the last
     >>> b.inputs.tolist(), b.targets.tolist()
     ([[1, 2, 4]], [[0, 0, 3]])
@@ -203,7 +202,7 @@ def inference_batch(sequences: Sequences, rows: torch.Tensor, max_len: int, *, m
     — for BERT4Rec — ``mask_token`` appended after them. Returns ``(inputs B × L, lengths B)``; the
     output at position ``lengths − 1`` predicts the next item.
 
-    >>> s = Sequences(torch.tensor([1, 2, 3, 4]), torch.tensor([0, 3, 4]), torch.arange(2))
+    >>> s = Sequences(torch.tensor([1, 2, 3, 4]), torch.tensor([0, 3, 4]))
     >>> inference_batch(s, torch.tensor([0, 1]), 2, mask_token=9)[0].tolist()
     [[2, 3, 9], [4, 9, 0]]
     """

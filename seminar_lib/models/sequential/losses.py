@@ -4,7 +4,7 @@ Notebook 05 (§ losses) teaches this module; homework 3 adds a loss to :data:`LO
 
 At every target position the backbone gives a query vector :math:`F_t` (``hidden``, one row per
 target) and the item encoder the catalogue's vectors :math:`M` (``item_vectors``, ``n_items × d``,
-*the parameters themselves*, so the output side of the embeddings learns too — the seed scored
+*the parameters themselves*, so the output side of the embeddings learns too — the original seminar scored
 against ``weight.data`` and its full-softmax model never trained them). The score of item i is
 :math:`r_i = \langle F_t, M_i \rangle`; :math:`p` is the target's positive item. Each loss is the
 mean over the targets of the batch:
@@ -28,7 +28,7 @@ mean over the targets of the batch:
 ``"in_batch"`` — sampled softmax over **in-batch negatives**: ``k`` target positions of the
     batch are drawn (without replacement) and their positives serve every row as negatives,
     :math:`-r_p + \log\big(e^{r_p} + \sum_{j} e^{r_{n_j}}\big)`. A drawn item equal to the row's
-    own positive is not a negative — it is masked out (the seed let a third of its rows compete
+    own positive is not a negative — it is masked out (the original seminar let a third of its rows compete
     with their own positive).
 ``"in_batch_logq"`` — the same with the **logQ correction** (Yi et al., 2019): popular items are
     drawn as in-batch negatives more often (with probability :math:`Q(i)`, their share among the
@@ -37,7 +37,7 @@ mean over the targets of the batch:
     softmax estimates the full one (its expectation over draws no longer favours rare items).
     :math:`Q` comes from the positives — what the negatives are drawn from — not from the history
     inputs, and uses the natural log. Every item that can appear (as a positive or a drawn
-    negative) has a count ≥ 1; nothing is zeroed or smoothed (the seed zeroed item 0's count, a
+    negative) has a count ≥ 1; nothing is zeroed or smoothed (the original seminar zeroed item 0's count, a
     real item, and corrected it by +20.7).
 
 A loss is a :class:`SequentialLoss`: a function of :class:`LossInputs` plus what it needs —
@@ -56,20 +56,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from seminar_lib.models.mf import bce_loss  # the pointwise BCE of notebook 03, the same formula here
+
+__all__ = ["LOSSES", "LossInputs", "SequentialLoss", "bce_loss", "full_softmax_loss", "gbce_beta", "gbce_loss",
+           "get_loss", "in_batch_negatives", "log_frequencies", "register_loss", "sampled_softmax_loss",
+           "softmax_loss"]
+
 
 # ------------------------------------------------------------------------------- tensor formulas
-def bce_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    r""":math:`\frac{1}{N}\sum_t \big[-\log\sigma(r^+_t) - \sum_j \log(1-\sigma(r^-_{tj}))\big]`.
-
-    ``pos``: ``(N,)`` positive scores; ``neg``: ``(N, k)`` negative scores. Uses
-    :math:`-\log\sigma(x) = \mathrm{softplus}(-x)` and :math:`-\log(1-\sigma(x)) = \mathrm{softplus}(x)`.
-
-    >>> round(float(bce_loss(torch.zeros(2), torch.zeros(2, 1))), 4)  # 2 log 2
-    1.3863
-    """
-    return (F.softplus(-pos) + F.softplus(neg).sum(dim=-1)).mean()
-
-
 def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
     r""":math:`\beta = \alpha\,(t\,(1 - 1/\alpha) + 1/\alpha)` with :math:`\alpha = k / (N - 1)`.
 

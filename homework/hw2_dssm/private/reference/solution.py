@@ -1,6 +1,6 @@
 """Homework 2 — the instructors' reference solution (never handed to students; see homework/README.md).
 
-Every part plugs into the course's DSSM (``seminar_lib.models.dssm``) through its hooks:
+Every part plugs into the course's DSSM (``seminar_lib.models.two_tower``) through its hooks:
 ``DSSM(loss=pairwise_loss)``, ``DSSM(features=FeatureEmbedding)``, ``DSSM(tower=Tower)``; every definition
 is the one in ``homework/hw2_dssm/README.md``.
 """

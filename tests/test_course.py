@@ -1,4 +1,5 @@
-"""The instructor's batch runner on two tiny notebooks: one that works, one that fails."""
+"""The instructor's batch runner (seminar_lib.course): runs of tiny notebooks, one that works and one that
+fails, workers, signals; and its helpers (normalize_notebook, list_notebooks)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -78,12 +80,6 @@ def test_an_interrupted_run_is_marked_partial(notebooks, tmp_path, monkeypatch):
     assert [r["status"] for r in manifest["notebooks"]] == ["pending", "pending"]
 
 
-def test_markdown_table():
-    import polars as pl
-    table = course.markdown_table(pl.DataFrame({"model": ["A"], "ndcg@10": [0.123456], "x": [None]}))
-    assert table.splitlines() == ["| model | ndcg@10 | x |", "| --- | --- | --- |", "| A | 0.1235 | – |"]
-
-
 def _pid_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:
@@ -109,6 +105,8 @@ def test_workers_run_notebooks_side_by_side_each_with_its_own_environment(tmp_pa
     before = dict(course.os.environ)
     state = course.run_course(course.list_notebooks(folder=folder), {}, tmp_path / "run", workers=3, echo=False)
     assert state.status == "complete", [r.error for r in state.notebooks]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.metrics.json")) == [f"0{n}_nb.metrics.json" for n in (1, 2, 3)]
+    assert [r.status for r in state.notebooks] == ["ok"] * 3
     recorded = [json.loads((tmp_path / "run" / f"0{n}_nb.metrics.json").read_text())["metrics"]["M"]
                 for n in (1, 2, 3)]
     assert sorted(m["gpu@10"] for m in recorded) == [7.0, 8.0, 9.0]  # one GPU per concurrently running kernel
@@ -175,3 +173,52 @@ def test_gpu_assignment_sees_this_machines_gpus(monkeypatch):
     n = torch.cuda.device_count()
     slots, note = course.gpu_assignment(n + 1, "cuda")
     assert slots == [str(w % n) for w in range(n + 1)] and f"share {n} GPU(s)" in note
+
+
+def test_normalize_notebook_strips_run_metadata():
+    nb = {"metadata": {"papermill": {"a": 1}, "kernelspec": {"name": "venv"}, "language_info": {"version": "3.11"}},
+          "nbformat": 4, "nbformat_minor": 4,
+          "cells": [{"cell_type": "code", "metadata": {"papermill": {}, "execution": {}, "tags": []}, "source": "",
+                     "outputs": []},
+                    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "", "outputs": []}]}
+    out = course.normalize_notebook(nb)
+    assert "papermill" not in out["metadata"] and out["nbformat_minor"] == 5
+    assert out["metadata"]["language_info"] == {"version": "3.11"}  # JupyterLab writes the kernel's own
+    assert out["cells"][0]["metadata"] == {} and out["cells"][1]["metadata"] == {"tags": ["parameters"]}
+
+
+def test_normalize_notebook_writes_the_kernelspec_the_course_kernel_installs(tmp_path):
+    from seminar_lib.cpu_kernels import install_kernelspec
+
+    folder = Path(install_kernelspec(prefix=str(tmp_path)))
+    spec = json.loads((folder / "kernel.json").read_text())
+    out = course.normalize_notebook({"metadata": {"kernelspec": {"name": "venv", "display_name": "x"}}, "cells": []})
+    # JupyterLab copies name, display name and language of the kernel it starts into the notebook
+    assert out["metadata"]["kernelspec"] == {"display_name": spec["display_name"], "language": spec["language"],
+                                             "name": folder.name}
+
+
+def test_normalize_notebook_writes_outputs_as_jupyterlab_saves_them():
+    stream = lambda name, text: {"output_type": "stream", "name": name, "text": text}  # noqa: E731
+    bundle = {"output_type": "display_data", "metadata": {"w": 2.0},
+              "data": {"application/x+json": {"b": [0.0, 0.5, 3.0, True], "a": {"n": -1.0}}, "text/plain": ["x"]}}
+    cell = {"cell_type": "code", "metadata": {}, "source": "", "execution_count": 1,
+            "outputs": [stream("stdout", ["a\n", "b"]), stream("stdout", "c\n"), stream("stderr", "e\n"),
+                        stream("stdout", ["d\n"]), bundle]}
+    out = course.normalize_notebook({"metadata": {}, "cells": [cell]})["cells"][0]["outputs"]
+    # consecutive outputs of one stream merge (JupyterLab's output area does on load); stdout after stderr does not
+    assert out[:3] == [stream("stdout", ["a\n", "bc\n"]), stream("stderr", "e\n"), stream("stdout", ["d\n"])]
+    # JavaScript prints 0.0 as 0; bools stay bools; keys sorted as nbformat writes them
+    assert out[3] == {"data": {"application/x+json": {"a": {"n": -1}, "b": [0, 0.5, 3, True]}, "text/plain": ["x"]},
+                      "metadata": {"w": 2}, "output_type": "display_data"}
+    assert list(out[3]["data"]["application/x+json"]) == ["a", "b"]
+    assert isinstance(out[3]["data"]["application/x+json"]["b"][3], bool)
+
+
+def test_list_notebooks_selects_by_prefix():
+    names = [p.stem for p in course.list_notebooks()]
+    assert names == sorted(names) and all(n[:2].isdigit() for n in names)
+    if names:
+        assert [p.stem for p in course.list_notebooks([names[0][:2]])] == [names[0]]
+    with pytest.raises(ValueError, match="no notebook matches"):
+        course.list_notebooks(["77"])

@@ -5,12 +5,12 @@ Notebook 05 (§ evaluation) teaches this protocol; the trainer uses it for valid
 The SASRec seminar's protocol: after a global time split, each event in the evaluated period is a
 *sample* — the target is its item, the input is the user's whole history before it (train events,
 and the period's earlier events). That evaluates thousands of events where a "recommend once per
-user" protocol has a hundred users. Two things the seed got wrong are fixed here:
+user" protocol has a hundred users. Two things the original seminar got wrong are fixed here:
 
-* **users, not events, are the unit.** The seed averaged over samples, so a user with 400 events in
+* **users, not events, are the unit.** The original seminar averaged over samples, so a user with 400 events in
   the period weighed 400 times more than a user with one (on ml-100k: 9,813 validation samples
   from 198 users). Here each sample's metric is averaged within its user first, then over users
-  (``average="user"``; ``"event"`` gives the seed's weighting, for comparison). Confidence
+  (``average="user"``; ``"event"`` gives the original seminar's weighting, for comparison). Confidence
   intervals resample users. ``per_user`` draws at most that many samples per user (seeded) — a
   random sample is an unbiased estimate of the user's average, so ``per_user=1`` is a cheap
   "one sample per user" validation and ``per_user=None`` uses every event;
@@ -23,7 +23,7 @@ is asked through the ordinary ``recommend(..., interactions=history)``, so any m
 from a given history (``scores_from_history``, or one that ``supports_cold_users``) can be evaluated
 the same way. Metric definitions are the library's (:mod:`seminar_lib.metrics`): with one relevant
 item, HitRate@k is whether it is in the top k and nDCG@k is :math:`\frac{1}{\log_2(\mathrm{rank}+1)}`
-divided by :math:`\mathrm{IDCG}@k = \sum_{i=1}^{k} 1/\log_2(i+1)` (RecTools' normalisation; the seed's
+divided by :math:`\mathrm{IDCG}@k = \sum_{i=1}^{k} 1/\log_2(i+1)` (RecTools' normalisation; the original seminar's
 "DCG" column is :func:`~seminar_lib.metrics.dcg`, the same number without the division).
 """
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -40,7 +40,9 @@ import polars as pl
 from seminar_lib.columns import Columns
 from seminar_lib.errors import EmptySplitError, require_columns
 from seminar_lib.metrics import bootstrap_means, coverage, per_user_metrics
-from seminar_lib.models.base import Recommender
+
+if TYPE_CHECKING:  # the models import this module (validation), so only the type is imported
+    from seminar_lib.models.base import Recommender
 
 U, I, T = Columns.user, Columns.item, Columns.timestamp
 OWNER = "owner"
@@ -155,7 +157,7 @@ def evaluate_next_item(model: Recommender, samples: NextItemSamples, *, k: int |
             model's items).
         filter_viewed: never recommend an item of the sample's history.
         average: ``"user"`` — mean over samples within each user, then over users; ``"event"`` —
-            mean over samples (the seed's weighting).
+            mean over samples (the original seminar's weighting).
         bootstrap: resamples of the users (or samples, with ``"event"``) for a 95 % interval.
     """
     if average not in ("user", "event"):

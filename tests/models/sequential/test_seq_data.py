@@ -14,7 +14,7 @@ def seqs(*rows: list[int]) -> Sequences:
     """Sequences of the given token rows (tokens = item index + 1)."""
     tokens = torch.tensor([t for r in rows for t in r], dtype=torch.long)
     offsets = torch.tensor(np.concatenate([[0], np.cumsum([len(r) for r in rows])]), dtype=torch.long)
-    return Sequences(tokens, offsets, torch.arange(len(rows)))
+    return Sequences(tokens, offsets)
 
 
 def test_sequences_are_sorted_by_time_then_item_and_shifted_by_one():

@@ -184,7 +184,7 @@ def test_als_scores_are_user_factors_times_item_factors():
     expected = (model.user_factors_ @ model.item_factors_.T).numpy()
     np.testing.assert_allclose(score_matrix(recos, 5, 4), expected, rtol=1e-6, atol=1e-7)
     assert model.user_factors_.shape == (5, 3) and model.item_factors_.shape == (4, 3)
-    assert model.item_embeddings() is model.item_factors_
+    assert torch.equal(model.item_embeddings(), model.item_factors_)
 
 
 def test_als_does_not_serve_users_unseen_at_fit():

@@ -17,7 +17,7 @@ from seminar_lib.metrics import (
     per_user_metrics, precision, recall, serendipity, to_wide,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "rectools_reference"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "rectools_reference"
 ACCURACY = ["hit_rate", "precision", "recall", "dcg", "ndcg", "map", "mrr"]
 
 

@@ -1,4 +1,4 @@
-"""DSSM two-tower model (seminar_lib.models.dssm): losses, leakage, negatives, determinism, quality."""
+"""DSSM two-tower model (seminar_lib.models.two_tower): losses, leakage, negatives, determinism, quality."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import torch
 from seminar_lib.evaluation import fit_and_evaluate
 from seminar_lib.features import FeaturePreset, category
 from seminar_lib.models.baselines import TopPopular
-from seminar_lib.models.dssm import (DSSM, LOSSES, bpr_loss, contains, in_batch_softmax_loss,
-                                     in_batch_softmax_loss_unique, pair_keys, ragged_rows, sample_unseen_negatives,
-                                     triplet_loss)
+from seminar_lib.models.mf import bpr_loss
+from seminar_lib.models.two_tower import (DSSM, LOSSES, contains, in_batch_softmax_loss, in_batch_softmax_loss_unique,
+                                          pair_keys, ragged_rows, sample_unseen_negatives, triplet_loss)
 from seminar_lib.splits import global_time_split
 from seminar_lib.training import format_log_line, sample_negatives
 
@@ -174,17 +174,17 @@ def test_negatives_never_equal_the_positive_even_when_the_user_saw_everything():
 
 @pytest.mark.parametrize("loss", ["triplet", "bpr"])
 def test_sampled_negatives_in_training_exclude_the_positive_and_seen_items(synthetic, split, loss, monkeypatch):
-    import seminar_lib.models.dssm as dssm
+    import seminar_lib.models.two_tower.sampling as sampling
 
     seen = []
-    original = dssm.sample_unseen_negatives
+    original = sampling.sample_unseen_negatives
 
     def spy(users, positives, *args, **kwargs):
         neg = original(users, positives, *args, **kwargs)
         seen.append((users, positives, neg, args[0]))
         return neg
 
-    monkeypatch.setattr(dssm, "sample_unseen_negatives", spy)
+    monkeypatch.setattr(sampling, "sample_unseen_negatives", spy)
     make(synthetic, loss=loss, n_negatives=3, epochs=1).fit(split.train)
     assert seen
     for users, positives, neg, keys in seen:
@@ -330,7 +330,7 @@ def test_errors(synthetic):
 
 # --------------------------------------------------------------------- hooks (homework 2)
 def test_a_callable_loss_is_a_pairwise_loss_on_scaled_similarities(synthetic, split):
-    from seminar_lib.models.dssm import DSSMLoss, resolve_loss
+    from seminar_lib.models.two_tower import DSSMLoss, resolve_loss
 
     def my_bpr(pos, neg):
         return bpr_loss(pos, neg)
@@ -346,7 +346,7 @@ def test_a_callable_loss_is_a_pairwise_loss_on_scaled_similarities(synthetic, sp
 
 
 def test_callable_loss_errors(synthetic, split):
-    from seminar_lib.models.dssm import DSSMLoss
+    from seminar_lib.models.two_tower import DSSMLoss
 
     with pytest.raises(ValueError, match="must return a scalar tensor, got shape"):
         make(synthetic, loss=lambda pos, neg: neg - pos[:, None]).fit(split.train)
@@ -387,7 +387,7 @@ def test_feature_factory_builds_the_feature_inputs(synthetic, split):
 
 
 def test_tower_factory_replaces_the_mlp_towers(synthetic, split):
-    from seminar_lib.models.dssm import Tower
+    from seminar_lib.models.two_tower import Tower
 
     built = []
 
