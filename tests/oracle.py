@@ -36,6 +36,7 @@ def oracle_metrics(recos_rows, test_rows, train_rows, k, ref_rows=None):
         sums["ndcg_achievable"] += dcg / sum(1 / math.log2(i + 1) for i in range(1, min(k, len(rel)) + 1))
         sums["map"] += sum((n + 1) / r for n, r in enumerate(hits)) / len(rel)
         sums["mrr"] += 1 / hits[0] if hits else 0.0
+        sums["covered_users"] += len(items) > 0
     out = {name: value / len(relevant) for name, value in sums.items()}
 
     item_users, item_rows, train_users = defaultdict(set), defaultdict(int), set()

@@ -1,4 +1,5 @@
-r"""Beyond-accuracy metrics @k: catalogue Coverage, Novelty, Serendipity, AvgRecPopularity, Intersection.
+r"""Beyond-accuracy metrics @k: catalogue Coverage, CoveredUsers, Novelty, Serendipity, AvgRecPopularity,
+Intersection.
 
 "Previous interactions" (``train``) define popularity. Per-user values are averaged over the
 **recommended users**; a user's value is the mean over its list :math:`L_u` (the top k it has),
@@ -24,6 +25,20 @@ def coverage(recos: pl.DataFrame, k: int = 10, *, catalog: Iterable | None = Non
     0.5
     """
     return metric_value("coverage", k, False, recos, catalog=catalog, train=train)
+
+
+def covered_users(recos: pl.DataFrame, test: pl.DataFrame, k: int = 10, *,
+                  per_user: bool = False) -> float | pl.DataFrame:
+    r"""CoveredUsers@k :math:`= \frac{1}{|U|}\sum_{u \in U} [\,|L_u| > 0\,]`: the share of the **test** users
+    :math:`U` who got at least one recommendation at rank ≤ k — a data-quality check (cold or filtered-out
+    users lower it). RecTools' ``CoveredUsers``; not in the default metric set, ask for it by name.
+
+    >>> recos = pl.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rank": [1, 2, 2]})
+    >>> test = pl.DataFrame({"user_id": [1, 2, 3, 4], "item_id": [1, 1, 1, 1]})
+    >>> covered_users(recos, test, k=1), covered_users(recos, test, k=2)  # user 2's only item is at rank 2
+    (0.25, 0.5)
+    """
+    return metric_value("covered_users", k, per_user, recos, test=test)
 
 
 def novelty(recos: pl.DataFrame, train: pl.DataFrame, k: int = 10, *, per_user: bool = False) -> float | pl.DataFrame:

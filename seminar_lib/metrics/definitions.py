@@ -132,6 +132,14 @@ def _intersection_value(ctx: EvalContext, k: int) -> np.ndarray:
     return ((ref_rank > 0) & (ref_rank <= k)).astype(np.float64)
 
 
+def _covered_users(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
+    """Per test user and k: 1 if the user has at least one recommendation at rank ≤ k, else 0."""
+    n = ctx.users.n
+    columns = {f"covered_users@{k}": (np.bincount(ctx.reco_user[ctx.reco_rank <= k], minlength=n)[ctx.test_users] > 0
+                                      ).astype(np.float64) for k in ks}
+    return pl.DataFrame({U: ctx.users.decode(ctx.test_users, ctx.test.schema[U]), **columns})
+
+
 def _coverage(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
     """Catalog coverage has no per-user value: one row with ``user_id = null``."""
     return pl.DataFrame({U: [None], **{f"coverage@{k}": [coverage_of(ctx, k) / ctx.catalog_size] for k in ks}})
@@ -160,6 +168,8 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in [
               "average precision at the relevant positions, divided by the number of test items"),
     MetricDef("mrr", ("test",), "test", _accuracy("mrr", lambda s, k, n: s[f"rr@{k}"]),
               "1 / rank of the first relevant item in the top k (0 if none)"),
+    MetricDef("covered_users", ("test",), "test", _covered_users,
+              "share of test users with at least one recommendation in the top k", by_default=False),
     MetricDef("coverage", ("catalog",), "catalog", _coverage,
               "share of the catalogue recommended to at least one user"),
     MetricDef("novelty", ("train",), "reco", _per_reco_user("novelty", _novelty_value),

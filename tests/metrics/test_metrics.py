@@ -13,7 +13,7 @@ import pytest
 from oracle import oracle_metrics
 from seminar_lib.errors import SchemaError
 from seminar_lib.metrics import (
-    METRICS, avg_rec_popularity, coverage, dcg, evaluate, hit_rate, idcg, intersection, map_at_k, mrr, ndcg, ndcg_achievable, novelty,
+    METRICS, avg_rec_popularity, coverage, covered_users, dcg, evaluate, hit_rate, idcg, intersection, map_at_k, mrr, ndcg, ndcg_achievable, novelty,
     per_user_metrics, precision, recall, serendipity, to_wide,
 )
 
@@ -95,6 +95,19 @@ def test_ndcg_achievable_is_dcg_with_one_target_and_reaches_one():
     assert ndcg(recos, one_target, k=2) < ndcg_achievable(recos, one_target, k=2)
     perfect = frame([(1, 7, 1), (1, 8, 2), (2, 5, 1)])
     assert ndcg_achievable(perfect, frame([(1, 7), (1, 8), (2, 5)], ("user_id", "item_id")), k=5) == pytest.approx(1.0)
+
+
+def test_covered_users_by_hand():
+    # the textbook example: users 1 and 2 have lists, test user 3 has none -> 2/3 at every k
+    assert covered_users(RECOS, TEST, k=1) == pytest.approx(2 / 3) and covered_users(RECOS, TEST, k=4) == pytest.approx(2 / 3)
+    # a user whose only recommendation is at rank 3 is covered from k = 3 on; recommended users outside test don't count
+    recos = frame([(1, 5, 1), (2, 6, 3), (9, 7, 1)])
+    test = frame([(1, 5), (2, 5), (3, 5), (4, 5)], ("user_id", "item_id"))
+    assert covered_users(recos, test, k=2) == pytest.approx(1 / 4)
+    assert covered_users(recos, test, k=3) == pytest.approx(2 / 4)
+    per_user = covered_users(recos, test, k=3, per_user=True)
+    assert per_user["user_id"].to_list() == [1, 2, 3, 4] and per_user["value"].to_list() == [1.0, 1.0, 0.0, 0.0]
+    assert "covered_users@3" not in values(evaluate(recos, test, k=3))  # asked for by name only
 
 
 def test_beyond_accuracy_by_hand():
@@ -233,7 +246,7 @@ def test_default_metric_set_depends_on_inputs():
     assert set(values(evaluate(RECOS, TEST, k=1))) == {f"{m}@1" for m in ACCURACY}
     train = frame([(1, "a"), (2, "x")], ("user_id", "item_id"))
     with_train = {name.split("@")[0] for name in values(evaluate(RECOS, TEST, train=train, k=1))}
-    assert with_train == set(METRICS) - {"intersection", "ndcg_achievable"}
+    assert with_train == set(METRICS) - {"intersection", "ndcg_achievable", "covered_users"}
 
 
 def test_per_user_metrics_shapes():

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from seminar_lib.datasets import make_interactions
 from seminar_lib.errors import UnknownUsersError
 from seminar_lib.evaluation import fit_and_evaluate
-from seminar_lib.models.als import ALS, confidence_matrix
+from seminar_lib.models.als import ALS, confidence_matrix, ials_objective
 from seminar_lib.models.baselines import TopPopular
 from seminar_lib.models.ease import EASE, ease_weights, gram_matrix
 from seminar_lib.splits import global_time_split
@@ -150,6 +150,27 @@ def test_confidence_is_one_plus_alpha_times_weight():
     C = confidence_matrix(model.viewed_, alpha=2.0)
     np.testing.assert_array_equal(C.toarray(), np.where(dense_matrix(False) > 0, 1 + 2.0 * dense_matrix(False), 0))
     assert C.dtype == np.float32
+
+
+def test_ials_objective_equals_the_sum_over_every_pair():
+    model = EASE(device="cpu").fit(SMALL)  # the encoded CSR matrix of summed weights r_ui
+    r = dense_matrix(False)
+    gen = torch.Generator().manual_seed(0)
+    P, Q = torch.randn(r.shape[0], 3, generator=gen), torch.randn(r.shape[1], 3, generator=gen)
+    s = (P.double() @ Q.double().T).numpy()
+    brute = ((1 + 1.5 * r) * ((r > 0) - s) ** 2).sum() + 0.3 * (P.double().pow(2).sum() + Q.double().pow(2).sum()).item()
+    assert ials_objective(model.viewed_, P, Q, alpha=1.5, regularization=0.3) == pytest.approx(brute, rel=1e-12)
+    with pytest.raises(ValueError, match="do not fit"):
+        ials_objective(model.viewed_, P[:2], Q, alpha=1.0, regularization=0.0)
+
+
+def test_als_sweeps_lower_the_ials_objective(synthetic):
+    values = []
+    for iterations in (1, 2, 4, 8):
+        model = ALS(factors=8, regularization=1.0, alpha=2.0, iterations=iterations, seed=0).fit(synthetic.interactions)
+        values.append(ials_objective(model.viewed_, model.user_factors_, model.item_factors_, alpha=2.0,
+                                     regularization=1.0))
+    assert all(later < earlier for earlier, later in zip(values, values[1:])), values
 
 
 def test_als_is_deterministic_for_a_seed(synthetic):
