@@ -216,3 +216,26 @@ def test_register_a_new_loss():
             register_loss("test_mean_score", SequentialLoss(mean_score, needs_negatives=False))
     finally:
         del LOSSES["test_mean_score"]
+
+
+def test_gbce_equals_the_reference_transformed_logit_form_up_to_the_column_mean():
+    """gSASRec's and RecTools' code replace the positive logit by γ(s⁺) = log(1 / (σ(s⁺)^(−β) − 1)), so that
+    σ(γ) = σ(s⁺)^β, and take BCE-with-logits averaged over the 1 + k columns of a position; ours sums the k
+    negatives instead of averaging the 1 + k columns: the same loss times (1 + k), which Adam's update ignores."""
+    k, n_items, t = 2, 9, 0.75
+    beta = gbce_beta(k, n_items, t)
+    assert beta == pytest.approx(1 - t * (1 - k / (n_items - 1)), rel=1e-12)  # β = 1 − t(1 − α): 0.4375
+    assert beta == pytest.approx(0.4375, rel=1e-12)
+    pos = torch.tensor([0.0, 1.5], dtype=torch.float64)
+    neg = torch.tensor([[0.0, -1.0], [2.0, 0.5]], dtype=torch.float64)
+    reference = 0.0
+    for p, ns in zip(pos.tolist(), neg.tolist()):
+        gamma = math.log(1.0 / (sigmoid(p) ** (-beta) - 1.0))
+        columns = [-math.log(sigmoid(gamma))] + [-math.log(1.0 - sigmoid(n)) for n in ns]
+        reference += sum(columns) / (1 + k)
+    reference /= 2
+    assert float(gbce_loss(pos, neg, beta)) == pytest.approx((1 + k) * reference, rel=1e-12)
+    # by hand, the first row: β·log 2 + log 2 + log(1 + e^−1) = 0.30325 + 0.69315 + 0.31326
+    first = float(gbce_loss(pos[:1], neg[:1], beta))
+    assert first == pytest.approx(0.4375 * math.log(2) + math.log(2) + math.log(1 + math.exp(-1)), rel=1e-12)
+    assert first == pytest.approx(1.30966, abs=1e-5)
