@@ -15,6 +15,7 @@ from seminar_lib.models.baselines import TopPopular
 from seminar_lib.models.mf import bpr_loss
 from seminar_lib.models.two_tower import (DSSM, LOSSES, contains, in_batch_softmax_loss, in_batch_softmax_loss_unique,
                                           pair_keys, ragged_rows, sample_unseen_negatives, triplet_loss)
+from seminar_lib.models.two_tower.losses import hard_negative_bpr_loss
 from seminar_lib.splits import global_time_split
 from seminar_lib.training import format_log_line, sample_negatives
 
@@ -405,3 +406,29 @@ def test_tower_factory_replaces_the_mlp_towers(synthetic, split):
         make(synthetic, tower=lambda i, o: None).fit(split.train)
     with pytest.raises(ValueError, match="tower must be None or a factory"):
         DSSM(tower="mlp")
+
+
+def test_hard_negative_bpr_keeps_the_highest_scored_negatives():
+    pos = torch.tensor([0.5, 0.0], dtype=torch.float64)
+    neg = torch.tensor([[0.1, 0.9, -0.3, 0.4], [0.2, -0.1, 0.0, 0.3]], dtype=torch.float64)
+    hardest = torch.tensor([[0.9, 0.4], [0.3, 0.2]], dtype=torch.float64)  # the top 2 of each row, by hand
+    expected = np.mean([math.log1p(math.exp(h - p)) for p, row in zip(pos.tolist(), hardest.tolist()) for h in row])
+    assert hard_negative_bpr_loss(pos, neg, keep=2).item() == pytest.approx(expected, rel=1e-12)
+    # keep ≥ N is plain BPR over all negatives; the gradient reaches only the kept negatives
+    assert hard_negative_bpr_loss(pos, neg, keep=9).item() == pytest.approx(bpr_loss(pos, neg).item(), rel=1e-12)
+    neg = neg.clone().requires_grad_()
+    hard_negative_bpr_loss(pos, neg, keep=2).backward()
+    assert (neg.grad != 0).tolist() == [[False, True, False, True], [True, False, False, True]]
+    with pytest.raises(ValueError, match="keep"):
+        hard_negative_bpr_loss(pos, neg, keep=0)
+    with pytest.raises(ValueError, match=r"\(B, N\)"):
+        hard_negative_bpr_loss(pos, neg[0], keep=1)
+
+
+def test_a_model_trains_with_hard_negatives(synthetic, split):
+    from functools import partial
+
+    model = make(synthetic, loss=partial(hard_negative_bpr_loss, keep=2), n_negatives=8).fit(split.train)
+    losses = model.history_["loss"].to_list()
+    assert losses[-1] < losses[0]
+    assert model.recommend(split.train["user_id"].unique()[:5], k=3).height == 15

@@ -8,12 +8,12 @@
 """
 
 from seminar_lib.models.two_tower.losses import (LOSSES, DSSMLoss, InBatchSoftmaxLoss, TowerBatch, TripletLoss,
-                                                 in_batch_softmax_loss, in_batch_softmax_loss_unique, loss_name,
+                                                 hard_negative_bpr_loss, in_batch_softmax_loss, in_batch_softmax_loss_unique, loss_name,
                                                  resolve_loss, triplet_loss)
 from seminar_lib.models.two_tower.model import DSSM
 from seminar_lib.models.two_tower.sampling import contains, pair_keys, ragged_rows, sample_unseen_negatives
 from seminar_lib.models.two_tower.towers import DSSMNet, FeatureInput, ResidualBlock, Tower
 
 __all__ = ["DSSM", "DSSMLoss", "DSSMNet", "FeatureInput", "InBatchSoftmaxLoss", "LOSSES", "ResidualBlock",
-           "TowerBatch", "Tower", "TripletLoss", "contains", "in_batch_softmax_loss", "in_batch_softmax_loss_unique",
+           "TowerBatch", "Tower", "TripletLoss", "contains", "hard_negative_bpr_loss", "in_batch_softmax_loss", "in_batch_softmax_loss_unique",
            "loss_name", "pair_keys", "ragged_rows", "resolve_loss", "sample_unseen_negatives", "triplet_loss"]

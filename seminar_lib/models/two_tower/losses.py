@@ -58,6 +58,26 @@ def triplet_loss(pos: torch.Tensor, neg: torch.Tensor, margin: float = 0.5) -> t
     return F.relu(margin - pos[:, None] + neg).mean()
 
 
+def hard_negative_bpr_loss(pos: torch.Tensor, neg: torch.Tensor, keep: int = 4) -> torch.Tensor:
+    r"""BPR on the ``keep`` *hardest* sampled negatives (in-sample hard-negative mining).
+
+    Of the ``N`` uniform negatives of each row (``neg``: ``(B, N)`` scores), only the ``keep`` the model
+    currently scores highest enter :func:`~seminar_lib.models.mf.bpr_loss`:
+    :math:`\frac{1}{B\,h}\sum_b\sum_{j \in \operatorname{top}_h(s^-_b)} -\log\sigma(s^+_b - s^-_{bj})`,
+    ``h = min(keep, N)``. The easy negatives, already far below the positive, are dropped; the
+    gradient goes to the ones the model confuses with the positive. Use it as
+    ``DSSM(functools.partial(hard_negative_bpr_loss, keep=4), n_negatives=16)``.
+
+    >>> round(float(hard_negative_bpr_loss(torch.zeros(1), torch.tensor([[-9.0, 0.0, -9.0]]), keep=1)), 4)  # log 2
+    0.6931
+    """
+    if neg.dim() != 2 or pos.shape != neg.shape[:1]:
+        raise ValueError(f"pos must be (B,) and neg (B, N), got {tuple(pos.shape)} and {tuple(neg.shape)}")
+    if keep < 1:
+        raise ValueError(f"keep must be positive, got {keep}")
+    return bpr_loss(pos, neg.topk(min(keep, neg.shape[1]), dim=1).values)
+
+
 def in_batch_softmax_loss(logits: torch.Tensor, positives: torch.Tensor,
                           log_q: torch.Tensor | None = None) -> torch.Tensor:
     r"""Sampled softmax over in-batch negatives, with the logQ correction.
