@@ -282,6 +282,7 @@ class NotebookResult:
     status: str = "pending"  # pending → running → ok | failed | interrupted
     seconds: float = 0.0
     error: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None  # the profile's settings with the run's overrides (None: no profile)
 
 
 @dataclass
@@ -320,9 +321,22 @@ def environment_facts(parameters: Mapping[str, Any]) -> dict[str, Any]:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return {"git_sha": sha or None, "versions": versions, "device": device_name(parameters.get("DEVICE", "auto")),
+    device = str(parameters.get("DEVICE", "auto"))
+    return {"git_sha": sha or None, "versions": versions, "device": device_name(device),
+            "torch_threads": kernel_torch_threads(str(parameters.get("PROFILE", "smoke")), device),
             "platform": platform.platform(), "cpu_pins": cpu_kernels.pin(dict(os.environ)),
             "dataset_files": dataset_checksums(parameters.get("DATASET", "ml-100k"))}
+
+
+def kernel_torch_threads(profile: str, device: str) -> int | None:
+    """The torch CPU threads each notebook's ``configure`` sets in a run of ``profile`` on ``device``
+    (:func:`seminar_lib.config.torch_threads`; None: torch's default), for the manifest."""
+    import torch
+
+    from seminar_lib.config import torch_threads
+
+    on_accelerator = device != "cpu" and torch.cuda.is_available()
+    return torch_threads(profile, "cuda" if on_accelerator else "cpu")
 
 
 def device_name(device: str) -> str:
@@ -390,6 +404,29 @@ def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, r
     state.save()
 
 
+def notebook_settings(notebook: str, params: Mapping[str, Any], accepted: set[str] | None = None) -> dict[str, Any] | None:
+    """The settings ``configure`` will resolve in ``notebook`` for a run with ``params``: its profile's
+    (:data:`seminar_lib.config.PROFILES`) with every parameter the notebook accepts (``accepted``; all
+    when None) whose lower-case name is a setting put on top, e.g. ``-p EPOCHS=2``. None for a notebook
+    without profiles. Kept in ``run.json`` so a run says which budget produced its numbers even after
+    the profiles change.
+
+    >>> notebook_settings("03_matrix_factorization", {"PROFILE": "full", "EPOCHS": 2})["epochs"]
+    2
+    """
+    from seminar_lib.config import PROFILES
+
+    profiles = PROFILES.get(notebook)
+    profile = str(params.get("PROFILE", "smoke"))
+    if profiles is None or profile not in profiles:
+        return None
+    settings = dict(profiles[profile])
+    for name, value in params.items():
+        if (accepted is None or name in accepted) and name.lower() in settings and value is not None:
+            settings[name.lower()] = value
+    return settings
+
+
 def gpu_assignment(workers: int, device: str, visible: Sequence[str] | None = None) -> tuple[list[str | None], str | None]:
     """Which GPU each worker slot gets (``CUDA_VISIBLE_DEVICES`` of its kernels) and a note for the run.
 
@@ -437,7 +474,8 @@ def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Pa
                          f"parameters: {sorted(set().union(*accepted.values()))}")
     workers = max(1, workers)
     out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
-    state = RunState(out_dir, dict(params), notebooks=[NotebookResult(nb.stem) for nb in notebooks])
+    state = RunState(out_dir, dict(params), notebooks=[
+        NotebookResult(nb.stem, settings=notebook_settings(nb.stem, params, accepted[nb])) for nb in notebooks])
     state.environment = environment_facts(params)
     gpus, note = gpu_assignment(workers, str(params.get("DEVICE", "auto")))
     state.environment["worker_gpus"] = gpus
