@@ -297,6 +297,7 @@ class RunState:
     notebooks: list[NotebookResult] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     stopped_by: str | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
+    resumed: list[dict[str, Any]] = field(default_factory=list)  # later runs into this folder (``--resume``)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # workers save from their threads
@@ -456,9 +457,38 @@ def gpu_assignment(workers: int, device: str, visible: Sequence[str] | None = No
     return slots, note
 
 
+def _resumed_state(out_dir: Path, params: Mapping[str, Any], fresh: list[NotebookResult]) -> RunState:
+    """The manifest of the earlier run in ``out_dir`` with the entries of ``fresh``'s notebooks replaced
+    by ``fresh`` (the others kept as they were), for ``run_course(..., resume=True)``."""
+    path = out_dir / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume needs an earlier run in {out_dir}, but it has no run.json")
+    earlier = json.loads(path.read_text())
+    if earlier.get("status") == "running":
+        raise ValueError(f"{path} says the run is still running; wait for it to end (or, if its runner was killed, "
+                         "set its status to \"interrupted\") before resuming it")
+    if earlier.get("parameters") != dict(params):
+        raise ValueError(f"--resume runs with the earlier run's parameters {earlier.get('parameters')}, "
+                         f"got {dict(params)}: one folder holds the results of one set of parameters")
+    names = {r.notebook for r in fresh}
+    kept = [NotebookResult(**entry) for entry in earlier.get("notebooks", []) if entry["notebook"] not in names]
+    state = RunState(out_dir, dict(params), notebooks=sorted([*kept, *fresh], key=lambda r: r.notebook),
+                     started=earlier["started"], environment=earlier.get("environment", {}),
+                     resumed=list(earlier.get("resumed", [])))
+    for r in fresh:  # a notebook that fails this time must not keep its earlier numbers in the leaderboard
+        (out_dir / f"{r.notebook}.metrics.json").unlink(missing_ok=True)
+    return state
+
+
 def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Path, *, workers: int = 1,
-               timeout: int = 1800, echo: bool = True, grace: float = 10.0) -> RunState:
+               timeout: int = 1800, echo: bool = True, grace: float = 10.0, resume: bool = False) -> RunState:
     """Execute ``notebooks`` into a new ``out_dir`` (which must not exist) and write the leaderboard.
+
+    With ``resume``, ``out_dir`` holds an earlier run (not running, the same ``params``): the selected
+    notebooks are run again into it — their entries in ``run.json`` replaced, the other notebooks' kept,
+    ``resumed`` saying when, which notebooks and at which commit — and the leaderboard is rewritten from
+    every notebook's metrics in the folder. For rerunning a notebook that failed, or running a long
+    run's notebooks in another order (e.g. ``--notebooks 05 06``, then ``--notebooks 01 02 03 04 --resume``).
 
     With ``workers > 1`` notebooks run concurrently, each in its own kernel with its own environment;
     on a CUDA run each worker gets its own GPU (:func:`gpu_assignment`). Called from the main thread,
@@ -473,18 +503,26 @@ def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Pa
         raise ValueError(f"no selected notebook has the parameter(s) {unknown}; "
                          f"parameters: {sorted(set().union(*accepted.values()))}")
     workers = max(1, workers)
-    out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
-    state = RunState(out_dir, dict(params), notebooks=[
-        NotebookResult(nb.stem, settings=notebook_settings(nb.stem, params, accepted[nb])) for nb in notebooks])
-    state.environment = environment_facts(params)
+    fresh = [NotebookResult(nb.stem, settings=notebook_settings(nb.stem, params, accepted[nb])) for nb in notebooks]
     gpus, note = gpu_assignment(workers, str(params.get("DEVICE", "auto")))
-    state.environment["worker_gpus"] = gpus
+    if resume:
+        state = _resumed_state(out_dir, params, fresh)
+        facts = environment_facts(params)
+        state.resumed.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "notebooks": [r.notebook for r in fresh], "git_sha": facts["git_sha"],
+                              "device": facts["device"], "torch_threads": facts["torch_threads"]})
+        state.status, state.finished, state.stopped_by = "running", None, None
+    else:
+        out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
+        state = RunState(out_dir, dict(params), notebooks=fresh)
+        state.environment = environment_facts(params)
+        state.environment["worker_gpus"] = gpus
     if note:
         state.environment["note"] = note
         if echo:
             print(f"note: {note}", flush=True)
     state.save()
-    results = dict(zip(notebooks, state.notebooks))
+    results = dict(zip(notebooks, fresh))
     registry, stopped = KernelRegistry(), RunStopped()
     free_slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
@@ -640,6 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=1, help="notebooks run at once (default 1: one GPU)")
     r.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     r.add_argument("--output", type=Path, help="run folder (default runs/<time>-<profile>; must not exist)")
+    r.add_argument("--resume", action="store_true",
+                   help="run the selected notebooks into the existing run folder --output (same parameters): "
+                        "their results replaced, the other notebooks' kept, the leaderboard rewritten")
     r.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     r.add_argument("--write-back", action="store_true", help="regenerate the committed notebooks in place")
     w = sub.add_parser("write-back", help="re-execute the given notebooks with their defaults, in place")
@@ -669,16 +710,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for nb in notebooks:
             print(f"{nb.name}: written back in {write_back(nb, args.timeout):.0f} s", flush=True)
         return 0
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output: the run folder to resume")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = args.output or ROOT / "runs" / f"{stamp}-{params.get('PROFILE', 'smoke')}"
-    state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout)
+    state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout, resume=args.resume)
     if state.stopped_by is not None:
         running = [r.notebook for r in state.notebooks if r.status == "interrupted"]
         print(f"interrupted by {state.stopped_by}" + (f" while running {', '.join(running)}" if running else "")
               + f"; no kernel is left running\nrun folder: {out_dir}", flush=True)
         return 128 + int(signal.Signals[state.stopped_by])
     failed = [r.notebook for r in state.notebooks if r.status != "ok"]
-    print(f"{state.status}: {len(notebooks) - len(failed)}/{len(notebooks)} notebooks ok"
+    print(f"{state.status}: {len(state.notebooks) - len(failed)}/{len(state.notebooks)} notebooks ok"
           + (f"; failed: {', '.join(failed)}" if failed else "") + f"\nrun folder: {out_dir}")
     board = out_dir / "leaderboard.md"
     if board.is_file():

@@ -113,6 +113,8 @@ REFERENCE_DIR = "results/full-ml-100k"
 #: The command (run at the repository root) that regenerates :data:`REFERENCE_DIR`.
 REFERENCE_COMMAND = ("OMP_NUM_THREADS=1 .venv/bin/python -m seminar_lib.course run --profile full --dataset ml-100k "
                      "--device cpu --output results/full-ml-100k")
+#: The repository this package was loaded from: the last place :func:`find_results_folder` looks.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 _METRICS_SCHEMA = {"model": pl.String, "metric": pl.String, "k": pl.Int64, "value": pl.Float64}
 
 
@@ -178,7 +180,7 @@ def find_results_folder(folder: str | os.PathLike[str] = REFERENCE_DIR, start: s
     else:
         here = Path(start if start is not None else Path.cwd()).resolve()
         candidates = [d / folder for d in (here, *here.parents)]
-        package_root = Path(__file__).resolve().parents[1] / folder
+        package_root = PACKAGE_ROOT / folder
         if package_root not in candidates:
             candidates.append(package_root)
     for candidate in candidates:

@@ -82,9 +82,14 @@ def test_the_folder_is_found_from_the_notebooks_folder_and_from_the_repository_r
     assert find_results_folder() == folder
     assert find_results_folder(folder) == folder  # an absolute path is taken as it is
     assert find_results_folder("full-ml-100k", start=tmp_path / "results") == folder
+    # outside any checkout, the repository the package was loaded from is the last place looked
+    monkeypatch.setattr("seminar_lib.record.PACKAGE_ROOT", tmp_path)
+    monkeypatch.chdir("/")
+    assert find_results_folder() == folder
 
 
 def test_a_missing_folder_or_notebook_names_the_command_that_regenerates_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("seminar_lib.record.PACKAGE_ROOT", tmp_path / "elsewhere")  # not this checkout's results/
     with pytest.raises(FileNotFoundError, match="no run folder results/full-ml-100k") as missing:
         find_results_folder("results/full-ml-100k", start=tmp_path)
     assert REFERENCE_COMMAND in str(missing.value) and "--profile full --dataset ml-100k" in REFERENCE_COMMAND
