@@ -153,11 +153,14 @@ def _register_engine() -> str:
 
 def kernel_environment(run_dir: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a notebook's kernel gets: the runner's, progress bars off, the pinned CPU code
-    paths of :mod:`seminar_lib.cpu_kernels`, ``SEMINAR_RUN_DIR`` and ``extra`` (e.g. ``CUDA_VISIBLE_DEVICES``)."""
+    paths of :mod:`seminar_lib.cpu_kernels`, ``SEMINAR_RUN_DIR`` (``run_dir`` made absolute) and ``extra``
+    (e.g. ``CUDA_VISIBLE_DEVICES``)."""
     env = {**os.environ, "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env.update(cpu_kernels.pin(dict(env)))
     if run_dir is not None:
-        env["SEMINAR_RUN_DIR"] = str(run_dir)
+        # absolute: the kernel runs in the notebook's folder, so a relative --output would put the
+        # metrics into notebooks/<output>/ and leave the run's leaderboard empty
+        env["SEMINAR_RUN_DIR"] = str(Path(run_dir).resolve())
     env.update(extra or {})
     return env
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -211,3 +212,19 @@ def test_resume_needs_an_earlier_run_that_has_ended(notebooks, tmp_path):
         course.run_course(selected, {}, running, resume=True)
     with pytest.raises(SystemExit):  # --resume without the folder to resume
         course.main(["run", "--notebooks-dir", str(notebooks), "--resume"])
+
+
+def test_kernels_get_the_run_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = course.kernel_environment(Path("results/run"))
+    assert env["SEMINAR_RUN_DIR"] == str(tmp_path / "results" / "run")
+
+
+@pytest.mark.slow
+def test_a_relative_output_folder_receives_the_metrics(notebooks, tmp_path, monkeypatch):
+    # the kernels run in the notebooks' folder: a relative --output must still be the one the metrics go to
+    monkeypatch.chdir(tmp_path)
+    state = course.run_course(course.list_notebooks(["01"], folder=notebooks), {}, Path("out"), echo=False)
+    assert state.status == "complete" and (tmp_path / "out" / "01_ok.metrics.json").is_file()
+    assert not (notebooks / "out").exists()
+    assert (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()[1].startswith("01_ok,EASE")
