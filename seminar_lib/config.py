@@ -57,24 +57,23 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "als_factors": [32, 64, 128, 256], "als_regularization": [0.1, 1.0, 10.0, 100.0],
                  "als_iterations": 30, "bootstrap": 2000},
     },
-    # 03 and 04 ``full``: also cut to fit the committed CPU run, where an MF epoch (128 factors, 8
-    # negatives) took ~3 s and a DSSM epoch ~10 s (04 trains a probe and then four variants). MF's
-    # validation peaks at epoch 10 and falls after it (the smoke run), so 15 epochs (validated every 5)
-    # show the peak and the decline; 04 keeps the smoke budget of 10 epochs (its probe was still
-    # improving at 10 there).
+    # 03 ``full``: 15 epochs (was 60) to fit the committed CPU run, where an MF epoch (128 factors, 8
+    # negatives) took ~3 s; MF's validation peaks at epoch 10 and falls after it (the smoke run), so 15
+    # epochs, validated every 5, still show the peak and the decline.
     "03_matrix_factorization": {
         "smoke": {"epochs": 20, "factors": 64, "n_negatives": 4, "bootstrap": 1000},
         "full": {"epochs": 15, "factors": 128, "n_negatives": 8, "bootstrap": 2000},
     },
     "04_dssm_two_tower": {
         "smoke": {"epochs": 10, "bootstrap": 1000},
-        "full": {"epochs": 10, "bootstrap": 2000},
+        "full": {"epochs": 40, "bootstrap": 2000},
     },
     # 05 and 06 ``full``: budgets that fit the committed CPU run (results/full-ml-100k) on a shared 2-core
-    # machine. Measured there with one torch thread: a SASRec epoch on ml-100k 10-15 s (1.3-1.8 s on a
+    # machine. Measured there with one torch thread: a SASRec epoch on ml-100k 6-18 s (1.3-1.8 s on a
     # quiet core), a validation on every validation event (valid_per_user None) 35-40 s — so 05 validates
-    # on at most 5 samples per user, and 05/06 train 25 epochs instead of 100 (the 100-epoch run took
-    # 25 min for 05 alone on a quiet core and would take hours there).
+    # on at most 5 samples per user, and 05/06 train 25 epochs instead of 100, 06's cross-validation 8
+    # instead of 50 (the 100-epoch run took 25 min for 05 alone on a quiet core; with these budgets 05
+    # took 37 min there).
     "05_sasrec_losses": {
         "smoke": {"epochs": 10, "max_len": 200, "batch_size": 128, "validate_every": 2, "valid_per_user": 5,
                   "test_per_user": 10, "bootstrap": 1000},
