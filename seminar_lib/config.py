@@ -57,12 +57,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "als_factors": [32, 64, 128, 256], "als_regularization": [0.1, 1.0, 10.0, 100.0],
                  "als_iterations": 30, "bootstrap": 2000},
     },
-    # 03 ``full``: 15 epochs (was 60) to fit the committed CPU run, where an MF epoch (128 factors, 8
-    # negatives) took ~3 s; MF's validation peaks at epoch 10 and falls after it (the smoke run), so 15
-    # epochs, validated every 5, still show the peak and the decline.
     "03_matrix_factorization": {
         "smoke": {"epochs": 20, "factors": 64, "n_negatives": 4, "bootstrap": 1000},
-        "full": {"epochs": 15, "factors": 128, "n_negatives": 8, "bootstrap": 2000},
+        "full": {"epochs": 60, "factors": 128, "n_negatives": 8, "bootstrap": 2000},
     },
     "04_dssm_two_tower": {
         "smoke": {"epochs": 10, "bootstrap": 1000},
