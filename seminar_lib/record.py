@@ -163,7 +163,10 @@ class ReferenceResults:
             shown = [f"{name} {self.settings[name]}" for name in ("epochs", "cv_epochs", "bootstrap")
                      if name in self.settings]
             budget = ", " + ", ".join(shown) if shown else ""
-        took = f", {self.seconds / 60:.0f} min on {self.device}" if self.seconds is not None and self.device else ""
+        took = ""
+        if self.seconds is not None and self.device:
+            took = f", {self.seconds:.0f} s" if self.seconds < 120 else f", {self.seconds / 60:.0f} min"
+            took += f" on {self.device}"
         return (f"reference run: {self.notebook}, profile {self.profile}, {self.dataset}{budget}{took} "
                 f"(read from {'/'.join(self.folder.parts[-2:])})")
 

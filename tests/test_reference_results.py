@@ -60,6 +60,8 @@ def test_reference_results_values_without_k_and_model_names_with_spaces(tmp_path
     ref = reference_results("06_bert4rec_and_practice", start=tmp_path)
     assert ref.metrics.rows() == [("cv SASRec", "ndcg", 10, 0.05), ("cv SASRec", "seconds", None, 12.5)]
     assert ref.wide().rows() == [("cv SASRec", 0.05)]  # only values with a k are metrics@k
+    assert ref.describe().startswith("reference run: 06_bert4rec_and_practice, profile full, ml-100k, epochs 60, "
+                                     "cv_epochs 30, 61 s on cpu")  # under two minutes in seconds
 
 
 def test_wide_is_a_row_per_model_and_a_column_per_metric_at_k(tmp_path, monkeypatch):
