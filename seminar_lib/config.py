@@ -6,7 +6,8 @@ calls :func:`configure`, which seeds everything once, resolves the device and pr
 configuration (no paths, no device: the printed text must be identical on every machine).
 
 Profiles: ``smoke`` (CPU, ml-100k, minutes — what CI and the committed outputs use) and ``full``
-(the instructor's GPU run, seminar-sized budgets).
+(seminar-sized budgets: the instructor's GPU run, and the CPU run on ml-100k whose metrics are
+committed in ``results/full-ml-100k/``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,29 @@ import torch
 
 from seminar_lib.repro import resolve_device, seed_everything
 
-# CPU threads torch may use per profile: one in ``smoke`` — the committed outputs must be reproducible
-# exactly (the order of parallel reductions changes the last bits) and, on a busy 2-core machine, two
-# threads are often many times slower than one; ``full`` (a GPU run) leaves torch's default.
-PROFILE_THREADS: dict[str, int | None] = {"smoke": 1, "full": None}
+# CPU threads torch may use, per profile and kind of device. One on a CPU in every profile: a CPU run's
+# numbers must be reproducible exactly (the order of parallel reductions changes the last bits, so a
+# thread count that followed the machine's cores would tie the recorded results — the committed notebooks,
+# ``results/full-ml-100k/`` — to that machine) and, on a busy 2-core machine, two threads are often many
+# times slower than one. With an accelerator, ``full`` leaves torch's default for the CPU side (a GPU's
+# own sums are not bit-reproducible across machines anyway); None means "torch's default".
+PROFILE_THREADS: dict[str, dict[str, int | None]] = {
+    "smoke": {"cpu": 1, "accelerator": 1},
+    "full": {"cpu": 1, "accelerator": None},
+}
+
+
+def torch_threads(profile: str, device: torch.device | str) -> int | None:
+    """The CPU threads :func:`configure` gives torch for ``profile`` on ``device`` (None: torch's default).
+
+    >>> torch_threads("full", "cpu"), torch_threads("full", "cuda"), torch_threads("smoke", "cuda")
+    (1, None, 1)
+    """
+    if profile not in PROFILE_THREADS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILE_THREADS)}")
+    kind = "cpu" if torch.device(device).type == "cpu" else "accelerator"
+    return PROFILE_THREADS[profile][kind]
+
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "01_data_and_baselines": {
@@ -45,16 +65,22 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"epochs": 10, "bootstrap": 1000},
         "full": {"epochs": 40, "bootstrap": 2000},
     },
+    # 05 and 06 ``full``: budgets that fit the committed CPU run (results/full-ml-100k) on a shared 2-core
+    # machine. Measured there with one torch thread: a SASRec epoch on ml-100k 6-18 s (1.3-1.8 s on a
+    # quiet core), a validation on every validation event (valid_per_user None) 35-40 s — so 05 validates
+    # on at most 5 samples per user, and 05/06 train 25 epochs instead of 100, 06's cross-validation 8
+    # instead of 50 (the 100-epoch run took 25 min for 05 alone on a quiet core; with these budgets 05
+    # took 37 min there).
     "05_sasrec_losses": {
         "smoke": {"epochs": 10, "max_len": 200, "batch_size": 128, "validate_every": 2, "valid_per_user": 5,
                   "test_per_user": 10, "bootstrap": 1000},
-        "full": {"epochs": 100, "max_len": 200, "batch_size": 128, "validate_every": 5, "valid_per_user": None,
+        "full": {"epochs": 25, "max_len": 200, "batch_size": 128, "validate_every": 5, "valid_per_user": 5,
                  "test_per_user": None, "bootstrap": 2000},
     },
     "06_bert4rec_and_practice": {
         "smoke": {"epochs": 10, "mask_prob": 0.3, "cv_folds": 2, "cv_days": 14, "cv_epochs": 8, "test_per_user": 10,
                   "bootstrap": 1000},
-        "full": {"epochs": 100, "mask_prob": 0.2, "cv_folds": 3, "cv_days": 7, "cv_epochs": 50, "test_per_user": None,
+        "full": {"epochs": 25, "mask_prob": 0.2, "cv_folds": 3, "cv_days": 7, "cv_epochs": 8, "test_per_user": None,
                  "bootstrap": 2000},
     },
 }
@@ -91,7 +117,7 @@ def configure(notebook: str, *, dataset: str = "ml-100k", profile: str = "smoke"
     """Resolve a notebook's parameters: the profile's settings, then every override that is not None.
 
     Seeds ``random``/numpy/torch (:func:`~seminar_lib.repro.seed_everything`) and sets torch's CPU
-    threads for the profile (:data:`PROFILE_THREADS`) — call it once per notebook.
+    threads for the profile and device (:func:`torch_threads`: one on a CPU) — call it once per notebook.
     """
     if notebook not in PROFILES:
         raise KeyError(f"unknown notebook {notebook!r}; known: {sorted(PROFILES)}")
@@ -106,9 +132,11 @@ def configure(notebook: str, *, dataset: str = "ml-100k", profile: str = "smoke"
         if value is not None:
             params[key] = value
     seed_everything(seed)
-    if PROFILE_THREADS.get(profile):
-        torch.set_num_threads(PROFILE_THREADS[profile])
-    cfg = Config(notebook, dataset, profile, seed, k, resolve_device(device), params)
+    resolved = resolve_device(device)
+    threads = torch_threads(profile, resolved)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    cfg = Config(notebook, dataset, profile, seed, k, resolved, params)
     if print_config:
         print(cfg.describe())
     return cfg

@@ -152,11 +152,14 @@ def _register_engine() -> str:
 
 def kernel_environment(run_dir: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a notebook's kernel gets: the runner's, progress bars off, the pinned CPU code
-    paths of :mod:`seminar_lib.cpu_kernels`, ``SEMINAR_RUN_DIR`` and ``extra`` (e.g. ``CUDA_VISIBLE_DEVICES``)."""
+    paths of :mod:`seminar_lib.cpu_kernels`, ``SEMINAR_RUN_DIR`` (``run_dir`` made absolute) and ``extra``
+    (e.g. ``CUDA_VISIBLE_DEVICES``)."""
     env = {**os.environ, "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env.update(cpu_kernels.pin(dict(env)))
     if run_dir is not None:
-        env["SEMINAR_RUN_DIR"] = str(run_dir)
+        # absolute: the kernel runs in the notebook's folder, so a relative --output would put the
+        # metrics into notebooks/<output>/ and leave the run's leaderboard empty
+        env["SEMINAR_RUN_DIR"] = str(Path(run_dir).resolve())
     env.update(extra or {})
     return env
 
@@ -281,6 +284,7 @@ class NotebookResult:
     status: str = "pending"  # pending → running → ok | failed | interrupted
     seconds: float = 0.0
     error: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None  # the profile's settings with the run's overrides (None: no profile)
 
 
 @dataclass
@@ -295,6 +299,7 @@ class RunState:
     notebooks: list[NotebookResult] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     stopped_by: str | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
+    resumed: list[dict[str, Any]] = field(default_factory=list)  # later runs into this folder (``--resume``)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # workers save from their threads
@@ -319,9 +324,22 @@ def environment_facts(parameters: Mapping[str, Any]) -> dict[str, Any]:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return {"git_sha": sha or None, "versions": versions, "device": device_name(parameters.get("DEVICE", "auto")),
+    device = str(parameters.get("DEVICE", "auto"))
+    return {"git_sha": sha or None, "versions": versions, "device": device_name(device),
+            "torch_threads": kernel_torch_threads(str(parameters.get("PROFILE", "smoke")), device),
             "platform": platform.platform(), "cpu_pins": cpu_kernels.pin(dict(os.environ)),
             "dataset_files": dataset_checksums(parameters.get("DATASET", "ml-100k"))}
+
+
+def kernel_torch_threads(profile: str, device: str) -> int | None:
+    """The torch CPU threads each notebook's ``configure`` sets in a run of ``profile`` on ``device``
+    (:func:`seminar_lib.config.torch_threads`; None: torch's default), for the manifest."""
+    import torch
+
+    from seminar_lib.config import torch_threads
+
+    on_accelerator = device != "cpu" and torch.cuda.is_available()
+    return torch_threads(profile, "cuda" if on_accelerator else "cpu")
 
 
 def device_name(device: str) -> str:
@@ -389,6 +407,29 @@ def _run_one(nb: Path, out_dir: Path, params: Mapping[str, Any], timeout: int, r
     state.save()
 
 
+def notebook_settings(notebook: str, params: Mapping[str, Any], accepted: set[str] | None = None) -> dict[str, Any] | None:
+    """The settings ``configure`` will resolve in ``notebook`` for a run with ``params``: its profile's
+    (:data:`seminar_lib.config.PROFILES`) with every parameter the notebook accepts (``accepted``; all
+    when None) whose lower-case name is a setting put on top, e.g. ``-p EPOCHS=2``. None for a notebook
+    without profiles. Kept in ``run.json`` so a run says which budget produced its numbers even after
+    the profiles change.
+
+    >>> notebook_settings("03_matrix_factorization", {"PROFILE": "full", "EPOCHS": 2})["epochs"]
+    2
+    """
+    from seminar_lib.config import PROFILES
+
+    profiles = PROFILES.get(notebook)
+    profile = str(params.get("PROFILE", "smoke"))
+    if profiles is None or profile not in profiles:
+        return None
+    settings = dict(profiles[profile])
+    for name, value in params.items():
+        if (accepted is None or name in accepted) and name.lower() in settings and value is not None:
+            settings[name.lower()] = value
+    return settings
+
+
 def gpu_assignment(workers: int, device: str, visible: Sequence[str] | None = None) -> tuple[list[str | None], str | None]:
     """Which GPU each worker slot gets (``CUDA_VISIBLE_DEVICES`` of its kernels) and a note for the run.
 
@@ -418,9 +459,38 @@ def gpu_assignment(workers: int, device: str, visible: Sequence[str] | None = No
     return slots, note
 
 
+def _resumed_state(out_dir: Path, params: Mapping[str, Any], fresh: list[NotebookResult]) -> RunState:
+    """The manifest of the earlier run in ``out_dir`` with the entries of ``fresh``'s notebooks replaced
+    by ``fresh`` (the others kept as they were), for ``run_course(..., resume=True)``."""
+    path = out_dir / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume needs an earlier run in {out_dir}, but it has no run.json")
+    earlier = json.loads(path.read_text())
+    if earlier.get("status") == "running":
+        raise ValueError(f"{path} says the run is still running; wait for it to end (or, if its runner was killed, "
+                         "set its status to \"interrupted\") before resuming it")
+    if earlier.get("parameters") != dict(params):
+        raise ValueError(f"--resume runs with the earlier run's parameters {earlier.get('parameters')}, "
+                         f"got {dict(params)}: one folder holds the results of one set of parameters")
+    names = {r.notebook for r in fresh}
+    kept = [NotebookResult(**entry) for entry in earlier.get("notebooks", []) if entry["notebook"] not in names]
+    state = RunState(out_dir, dict(params), notebooks=sorted([*kept, *fresh], key=lambda r: r.notebook),
+                     started=earlier["started"], environment=earlier.get("environment", {}),
+                     resumed=list(earlier.get("resumed", [])))
+    for r in fresh:  # a notebook that fails this time must not keep its earlier numbers in the leaderboard
+        (out_dir / f"{r.notebook}.metrics.json").unlink(missing_ok=True)
+    return state
+
+
 def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Path, *, workers: int = 1,
-               timeout: int = 1800, echo: bool = True, grace: float = 10.0) -> RunState:
+               timeout: int = 1800, echo: bool = True, grace: float = 10.0, resume: bool = False) -> RunState:
     """Execute ``notebooks`` into a new ``out_dir`` (which must not exist) and write the leaderboard.
+
+    With ``resume``, ``out_dir`` holds an earlier run (not running, the same ``params``): the selected
+    notebooks are run again into it — their entries in ``run.json`` replaced, the other notebooks' kept,
+    ``resumed`` saying when, which notebooks and at which commit — and the leaderboard is rewritten from
+    every notebook's metrics in the folder. For rerunning a notebook that failed, or running a long
+    run's notebooks in another order (e.g. ``--notebooks 05 06``, then ``--notebooks 01 02 03 04 --resume``).
 
     With ``workers > 1`` notebooks run concurrently, each in its own kernel with its own environment;
     on a CUDA run each worker gets its own GPU (:func:`gpu_assignment`). Called from the main thread,
@@ -435,17 +505,26 @@ def run_course(notebooks: Sequence[Path], params: Mapping[str, Any], out_dir: Pa
         raise ValueError(f"no selected notebook has the parameter(s) {unknown}; "
                          f"parameters: {sorted(set().union(*accepted.values()))}")
     workers = max(1, workers)
-    out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
-    state = RunState(out_dir, dict(params), notebooks=[NotebookResult(nb.stem) for nb in notebooks])
-    state.environment = environment_facts(params)
+    fresh = [NotebookResult(nb.stem, settings=notebook_settings(nb.stem, params, accepted[nb])) for nb in notebooks]
     gpus, note = gpu_assignment(workers, str(params.get("DEVICE", "auto")))
-    state.environment["worker_gpus"] = gpus
+    if resume:
+        state = _resumed_state(out_dir, params, fresh)
+        facts = environment_facts(params)
+        state.resumed.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "notebooks": [r.notebook for r in fresh], "git_sha": facts["git_sha"],
+                              "device": facts["device"], "torch_threads": facts["torch_threads"]})
+        state.status, state.finished, state.stopped_by = "running", None, None
+    else:
+        out_dir.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier run
+        state = RunState(out_dir, dict(params), notebooks=fresh)
+        state.environment = environment_facts(params)
+        state.environment["worker_gpus"] = gpus
     if note:
         state.environment["note"] = note
         if echo:
             print(f"note: {note}", flush=True)
     state.save()
-    results = dict(zip(notebooks, state.notebooks))
+    results = dict(zip(notebooks, fresh))
     registry, stopped = KernelRegistry(), RunStopped()
     free_slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
@@ -536,6 +615,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=1, help="notebooks run at once (default 1: one GPU)")
     r.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     r.add_argument("--output", type=Path, help="run folder (default runs/<time>-<profile>; must not exist)")
+    r.add_argument("--resume", action="store_true",
+                   help="run the selected notebooks into the existing run folder --output (same parameters): "
+                        "their results replaced, the other notebooks' kept, the leaderboard rewritten")
     r.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     r.add_argument("--write-back", action="store_true", help="regenerate the committed notebooks in place")
     w = sub.add_parser("write-back", help="re-execute the given notebooks with their defaults, in place")
@@ -565,16 +647,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for nb in notebooks:
             print(f"{nb.name}: written back in {write_back(nb, args.timeout):.0f} s", flush=True)
         return 0
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output: the run folder to resume")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = args.output or ROOT / "runs" / f"{stamp}-{params.get('PROFILE', 'smoke')}"
-    state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout)
+    state = run_course(notebooks, params, out_dir, workers=args.workers, timeout=args.timeout, resume=args.resume)
     if state.stopped_by is not None:
         running = [r.notebook for r in state.notebooks if r.status == "interrupted"]
         print(f"interrupted by {state.stopped_by}" + (f" while running {', '.join(running)}" if running else "")
               + f"; no kernel is left running\nrun folder: {out_dir}", flush=True)
         return 128 + int(signal.Signals[state.stopped_by])
     failed = [r.notebook for r in state.notebooks if r.status != "ok"]
-    print(f"{state.status}: {len(notebooks) - len(failed)}/{len(notebooks)} notebooks ok"
+    print(f"{state.status}: {len(state.notebooks) - len(failed)}/{len(state.notebooks)} notebooks ok"
           + (f"; failed: {', '.join(failed)}" if failed else "") + f"\nrun folder: {out_dir}")
     board = out_dir / "leaderboard.md"
     if board.is_file():

@@ -7,7 +7,9 @@ characters (text) and the same as HTML — and — when ``$SEMINAR_RUN_DIR`` is 
 ``<run dir>/<notebook>.metrics.json`` with full precision, atomically.
 :func:`read_recorded_metrics` reads the bundle back from an executed ``.ipynb``; :func:`collect_metrics`
 reads a run's ``*.metrics.json`` files back as structured rows, and :func:`write_leaderboard` makes the
-run's leaderboard from them — this module is the one that writes and reads those files.
+run's leaderboard from them; :func:`reference_results` reads one notebook's metrics and run facts from a
+committed run folder (``results/full-ml-100k/``: the ``full`` profile's numbers the notebooks show beside
+their own) — this module is the one that writes and reads those files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +190,132 @@ def write_leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
         atomic_write_bytes(run_dir / "leaderboard.png", Path(tmp.name).read_bytes())
     plt.close(fig)
     return board
+
+
+# ------------------------------------------------------------------------------ reference results
+#: The committed run folder of the ``full`` profile on ml-100k, relative to the repository root.
+REFERENCE_DIR = "results/full-ml-100k"
+#: The command (run at the repository root) that regenerates :data:`REFERENCE_DIR`.
+REFERENCE_COMMAND = ("OMP_NUM_THREADS=1 .venv/bin/python -m seminar_lib.course run --profile full --dataset ml-100k "
+                     "--device cpu --output results/full-ml-100k")
+#: The repository this package was loaded from: the last place :func:`find_results_folder` looks.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+_METRICS_SCHEMA = {"model": pl.String, "metric": pl.String, "k": pl.Int64, "value": pl.Float64}
+
+
+@dataclass(frozen=True)
+class ReferenceResults:
+    """One notebook's recorded metrics from a run folder, with the facts of the run that made them.
+
+    ``metrics``: tidy ``model, metric, k, value`` (one row per recorded value in the file's order —
+    models and metric names sorted, as :func:`record_metrics` writes them; ``k`` is null for a value
+    without ``@k``); ``profile``, ``dataset``, ``device``: the run's;
+    ``settings``: the notebook's resolved profile settings (epochs …) as the runner recorded them (None
+    in a run made before the runner recorded them); ``seconds``: the notebook's wall time in that run;
+    ``extra``: other facts the notebook recorded (``record_metrics(..., best_epochs=...)``).
+    """
+
+    notebook: str
+    folder: Path
+    metrics: pl.DataFrame
+    profile: str | None
+    dataset: str | None
+    device: str | None
+    settings: Mapping[str, Any] | None
+    seconds: float | None
+    status: str | None
+    finished: str | None
+    git_sha: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def wide(self, k: int | None = None, digits: int | None = 4) -> pl.DataFrame:
+        """A row per model, a ``<metric>@<k>`` column per value (:func:`seminar_lib.metrics.to_wide`),
+        only the values at ``k`` when given, rounded to ``digits``."""
+        from seminar_lib.metrics import to_wide
+
+        table = self.metrics.drop_nulls("k")
+        if k is not None:
+            table = table.filter(pl.col("k") == k)
+        if table.is_empty():
+            have = sorted(set(self.metrics["k"].drop_nulls().to_list()))
+            raise ValueError(f"{self.notebook}'s reference results have no metric at k={k}; recorded k: {have}")
+        return to_wide(table, digits=digits)
+
+    def describe(self) -> str:
+        """One line that labels a table of these numbers: notebook, profile, dataset, budget, time (the label of a table of these numbers)."""
+        budget = ""
+        if self.settings:
+            shown = [f"{name} {self.settings[name]}" for name in ("epochs", "cv_epochs", "bootstrap")
+                     if name in self.settings]
+            budget = ", " + ", ".join(shown) if shown else ""
+        took = ""
+        if self.seconds is not None and self.device:
+            took = f", {self.seconds:.0f} s" if self.seconds < 120 else f", {self.seconds / 60:.0f} min"
+            took += f" on {self.device}"
+        return (f"reference run: {self.notebook}, profile {self.profile}, {self.dataset}{budget}{took} "
+                f"(read from {'/'.join(self.folder.parts[-2:])})")
+
+
+def find_results_folder(folder: str | os.PathLike[str] = REFERENCE_DIR, start: str | os.PathLike[str] | None = None) -> Path:
+    """The run folder ``folder``: as given if absolute, else the first ``<dir>/<folder>`` that exists for
+    ``<dir>`` = ``start`` (default: the working directory) and each of its parents — a notebook runs with
+    its working directory in ``notebooks/`` or at the repository root — then the repository this
+    package was loaded from. Raises ``FileNotFoundError`` naming the places looked and the command that
+    regenerates the folder."""
+    folder = Path(folder)
+    if folder.is_absolute():
+        candidates = [folder]
+    else:
+        here = Path(start if start is not None else Path.cwd()).resolve()
+        candidates = [d / folder for d in (here, *here.parents)]
+        package_root = PACKAGE_ROOT / folder
+        if package_root not in candidates:
+            candidates.append(package_root)
+    for candidate in candidates:
+        if (candidate / "run.json").is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates[:3]) + (" …" if len(candidates) > 3 else "")
+    raise FileNotFoundError(f"no run folder {folder} with a run.json (looked in {looked}); regenerate it at the "
+                            f"repository root with:  {REFERENCE_COMMAND}")
+
+
+def reference_results(notebook: str, folder: str | os.PathLike[str] = REFERENCE_DIR, *,
+                      start: str | os.PathLike[str] | None = None) -> ReferenceResults:
+    """``notebook``'s recorded metrics (``<folder>/<notebook>.metrics.json``) and its run's facts
+    (``<folder>/run.json``); ``folder`` is found by :func:`find_results_folder`.
+
+    ``notebook`` is the file stem (``"05_sasrec_losses"``) or its two-digit prefix (``"05"``). Raises
+    ``FileNotFoundError`` (with the regenerate command) when the folder or the notebook's metrics are
+    missing, ``ValueError`` when the run did not finish the notebook.
+    """
+    root = find_results_folder(folder, start)
+    run = json.loads((root / "run.json").read_text())
+    entries = {entry["notebook"]: entry for entry in run.get("notebooks", [])}
+    stems = sorted({*entries, *(p.name.removesuffix(".metrics.json") for p in root.glob("*.metrics.json"))})
+    matches = [s for s in stems if s == notebook or s.startswith(f"{notebook}_")]
+    if len(matches) != 1:
+        raise FileNotFoundError(f"{root} has {'no' if not matches else 'several'} results for notebook {notebook!r}"
+                                f"{': ' + ', '.join(matches) if matches else ''}; it has {stems}. Regenerate with:  "
+                                f"{REFERENCE_COMMAND}")
+    stem = matches[0]
+    entry = entries.get(stem, {})
+    if entry and entry.get("status") != "ok":
+        raise ValueError(f"{stem} did not finish in the run {root} (status {entry.get('status')!r}"
+                         f"{', error ' + str(entry['error']) if entry.get('error') else ''}); rerun it with:  "
+                         f"{REFERENCE_COMMAND}")
+    path = root / f"{stem}.metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; regenerate the folder with:  {REFERENCE_COMMAND}")
+    bundle = json.loads(path.read_text())
+    rows = [{"model": model, "metric": metric, "k": k, "value": value}
+            for model, values in bundle["metrics"].items()
+            for metric, k, value in ((*split_key(name), value) for name, value in values.items())]
+    params = run.get("parameters", {})
+    environment = run.get("environment", {})
+    extra = {key: value for key, value in bundle.items() if key not in ("notebook", "metrics")}
+    seconds = entry.get("seconds")
+    return ReferenceResults(
+        notebook=stem, folder=root, metrics=pl.DataFrame(rows, schema=_METRICS_SCHEMA),
+        profile=params.get("PROFILE"), dataset=params.get("DATASET"), device=environment.get("device"),
+        settings=entry.get("settings"), seconds=float(seconds) if seconds is not None else None,
+        status=entry.get("status"), finished=run.get("finished"), git_sha=environment.get("git_sha"), extra=extra)

@@ -222,3 +222,55 @@ def test_list_notebooks_selects_by_prefix():
         assert [p.stem for p in course.list_notebooks([names[0][:2]])] == [names[0]]
     with pytest.raises(ValueError, match="no notebook matches"):
         course.list_notebooks(["77"])
+
+
+@pytest.mark.slow
+def test_resume_reruns_the_selected_notebooks_into_the_same_folder(notebooks, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebooks-dir", str(notebooks), "--output", str(out), "--seed", "7"]) == 1
+    first = json.loads((out / "run.json").read_text())
+    kept = next(r for r in first["notebooks"] if r["notebook"] == "01_ok")
+    # the cause of the failure fixed, only that notebook runs again, into the same folder
+    write_notebook(notebooks / "02_fail.ipynb", ['record_metrics("02_fail", {"ALS": {"ndcg@10": 0.15, "coverage@10": 0.2}})'])
+    with pytest.raises(ValueError, match="earlier run's parameters"):  # one folder, one set of parameters
+        course.run_course(course.list_notebooks(["02"], folder=notebooks), {"SEED": 8}, out, resume=True)
+    code = course.main(["run", "--notebooks-dir", str(notebooks), "--output", str(out), "--seed", "7",
+                        "--notebooks", "02", "--resume"])
+    assert code == 0 and "complete: 2/2 notebooks ok" in capsys.readouterr().out
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["started"] == first["started"]
+    assert [r["notebook"] for r in manifest["notebooks"]] == ["01_ok", "02_fail"]
+    assert manifest["notebooks"][0] == kept  # untouched: same status, seconds, settings
+    assert manifest["notebooks"][1]["status"] == "ok" and manifest["notebooks"][1]["error"] is None
+    assert [r["notebooks"] for r in manifest["resumed"]] == [["02_fail"]]
+    board = (out / "leaderboard.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in board[1:]] == [["01_ok", "EASE"], ["02_fail", "ALS"], ["01_ok", "Pop"]]
+
+
+def test_resume_needs_an_earlier_run_that_has_ended(notebooks, tmp_path):
+    selected = course.list_notebooks(["01"], folder=notebooks)
+    with pytest.raises(FileNotFoundError, match="no run.json"):
+        course.run_course(selected, {}, tmp_path / "none", resume=True)
+    running = tmp_path / "running"
+    running.mkdir()
+    course.RunState(running, {}, notebooks=[course.NotebookResult("01_ok")]).save()  # status "running"
+    with pytest.raises(ValueError, match="still running"):
+        course.run_course(selected, {}, running, resume=True)
+    with pytest.raises(SystemExit):  # --resume without the folder to resume
+        course.main(["run", "--notebooks-dir", str(notebooks), "--resume"])
+
+
+def test_kernels_get_the_run_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = course.kernel_environment(Path("results/run"))
+    assert env["SEMINAR_RUN_DIR"] == str(tmp_path / "results" / "run")
+
+
+@pytest.mark.slow
+def test_a_relative_output_folder_receives_the_metrics(notebooks, tmp_path, monkeypatch):
+    # the kernels run in the notebooks' folder: a relative --output must still be the one the metrics go to
+    monkeypatch.chdir(tmp_path)
+    state = course.run_course(course.list_notebooks(["01"], folder=notebooks), {}, Path("out"), echo=False)
+    assert state.status == "complete" and (tmp_path / "out" / "01_ok.metrics.json").is_file()
+    assert not (notebooks / "out").exists()
+    assert (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()[1].startswith("01_ok,EASE")
