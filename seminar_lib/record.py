@@ -144,9 +144,9 @@ def leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
     tidy = collect_metrics(run_dir).filter(pl.col("k") == k)
     if tidy.is_empty():
         return pl.DataFrame(schema={"notebook": pl.String, "model": pl.String})
-    wide = (tidy.with_columns((pl.col("metric") + f"@{k}").alias("metric"))
+    wide = (tidy.with_columns((pl.col("metric") + f"@{k}").alias("metric"))  # metric_key, vectorised
             .pivot("metric", index=["notebook", "model"], values="value"))
-    key = f"ndcg@{k}"
+    key = metric_key("ndcg", k)
     metrics = sorted(c for c in wide.columns if c not in ("notebook", "model"))
     if key not in metrics:
         return wide.select("notebook", "model", *metrics)
@@ -175,7 +175,7 @@ def write_leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
     board = leaderboard(run_dir, k)
     atomic_write_text(run_dir / "leaderboard.csv", board.write_csv())
     atomic_write_text(run_dir / "leaderboard.md", f"# Course leaderboard (@{k})\n\n" + markdown_table(board))
-    x, y = f"coverage@{k}", f"ndcg@{k}"
+    x, y = metric_key("coverage", k), metric_key("ndcg", k)
     fig, ax = plt.subplots(figsize=(8, 5.5))
     if {x, y} <= set(board.columns):
         for nb, model, xv, yv in board.select("notebook", "model", x, y).iter_rows():
