@@ -15,6 +15,7 @@ from seminar_lib.columns import Columns
 from seminar_lib.display import Column, Grid, Group, format_number
 from seminar_lib.errors import EmptySplitError
 from seminar_lib.metrics import evaluate
+from seminar_lib.metrics.keys import metric_key, metric_key_expr
 from seminar_lib.models.base import Recommender
 from seminar_lib.splits import Split, filter_warm
 
@@ -37,7 +38,7 @@ class Report:
         """One metric's value, e.g. ``report.value("ndcg", 10)``."""
         row = self.metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k))
         if row.is_empty():
-            raise KeyError(f"{metric}@{k} was not computed; available: "
+            raise KeyError(f"{metric_key(metric, k)} was not computed; available: "
                            f"{sorted(set(self.metrics['metric']))} at k={sorted(set(self.metrics['k']))}")
         return row["value"].item()
 
@@ -137,7 +138,7 @@ def comparison_table(tidy: pl.DataFrame, *, digits: int = 4, with_ci: bool = Fal
     :class:`ResultsTable` says (the numeric counterpart of ``metrics.to_wide(..., with_ci=True)``'s strings)."""
     if with_ci and "ci_low" not in tidy.columns:
         raise ValueError("with_ci=True needs a table computed with bootstrap > 0 (it has no ci_low column)")
-    tidy = tidy.with_columns((pl.col("metric") + "@" + pl.col("k").cast(pl.String)).alias("name"))
+    tidy = tidy.with_columns(metric_key_expr().alias("name"))
     parts = {"value": "", "ci_low": "_low", "ci_high": "_high"} if with_ci else {"value": ""}
     long = pl.concat([tidy.select("model", (pl.col("name") + suffix).alias("column"),
                                   pl.col(part).cast(pl.Float64).round(digits).alias("v"))

@@ -40,6 +40,7 @@ import polars as pl
 from seminar_lib.columns import Columns
 from seminar_lib.errors import EmptySplitError, require_columns
 from seminar_lib.metrics import bootstrap_means, coverage, per_user_metrics
+from seminar_lib.metrics.keys import metric_key, split_key
 
 if TYPE_CHECKING:  # the models import this module (validation), so only the type is imported
     from seminar_lib.models.base import Recommender
@@ -126,24 +127,27 @@ def next_item_samples(interactions: pl.DataFrame, start: datetime | None = None,
 @dataclass(frozen=True)
 class NextItemReport:
     """What :func:`evaluate_next_item` measured: ``metrics`` (tidy: ``metric, k, value`` [+ ``ci_low,
-    ci_high``], ``n_users, n_samples``), ``per_sample`` (one row per sample and metric column) and the
-    ``recos`` of the pseudo-users."""
+    ci_high``], ``n_users, n_samples``; with a ``name``, a ``model`` column first, as
+    :func:`~seminar_lib.evaluation.fit_and_evaluate`'s reports have), ``per_sample`` (one row per sample and
+    metric column) and the ``recos`` of the pseudo-users; ``model`` is the ``name`` (None without one)."""
 
     metrics: pl.DataFrame
     per_sample: pl.DataFrame
     recos: pl.DataFrame
+    model: str | None = None
 
     def value(self, metric: str, k: int = 10) -> float:
         row = self.metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k))
         if row.is_empty():
-            raise KeyError(f"{metric}@{k} was not computed")
+            raise KeyError(f"{metric_key(metric, k)} was not computed")
         return row["value"].item()
 
 
 def evaluate_next_item(model: Recommender, samples: NextItemSamples, *, k: int | Iterable[int] = 10,
                        metrics: Sequence[str] = ("hit_rate", "ndcg"), with_coverage: bool = True,
                        filter_viewed: bool = True, average: Literal["user", "event"] = "user",
-                       bootstrap: int = 0, seed: int = 0, batch_size: int = 1024) -> NextItemReport:
+                       bootstrap: int = 0, seed: int = 0, batch_size: int = 1024,
+                       name: str | None = None) -> NextItemReport:
     """Recommend top-``max(k)`` for every sample from its history and score the target.
 
     Args:
@@ -159,6 +163,10 @@ def evaluate_next_item(model: Recommender, samples: NextItemSamples, *, k: int |
         average: ``"user"`` — mean over samples within each user, then over users; ``"event"`` —
             mean over samples (the original seminar's weighting).
         bootstrap: resamples of the users (or samples, with ``"event"``) for a 95 % interval.
+        name: the model's label: adds a ``model`` column (first) to ``metrics``, so the tables of several
+            reports concatenate into one long ``model, metric, k, value`` table for
+            :func:`~seminar_lib.record.record_metrics` or :func:`~seminar_lib.evaluation.comparison_table`.
+            None (the default): no ``model`` column.
     """
     if average not in ("user", "event"):
         raise ValueError("average must be 'user' or 'event'")
@@ -183,8 +191,8 @@ def evaluate_next_item(model: Recommender, samples: NextItemSamples, *, k: int |
         boot = bootstrap_means(values, bootstrap, np.random.default_rng(seed))
         interval = np.quantile(boot, [0.025, 0.975], axis=0)
     for j, column in enumerate(columns):
-        name, cut = column.split("@")
-        row = {"metric": name, "k": int(cut), "value": float(means[j])}
+        metric, cut = split_key(column)
+        row = {"metric": metric, "k": cut, "value": float(means[j])}
         if bootstrap:
             row |= {"ci_low": float(interval[0, j]), "ci_high": float(interval[1, j])}
         rows.append(row)
@@ -199,4 +207,6 @@ def evaluate_next_item(model: Recommender, samples: NextItemSamples, *, k: int |
                                             pl.lit(samples.n_samples).alias("n_samples"))
     order = {name: i for i, name in enumerate([*metrics, "coverage"])}
     table = table.sort(pl.col("metric").replace_strict(order, return_dtype=pl.Int64), "k")
-    return NextItemReport(table, per_sample, recos)
+    if name is not None:
+        table = table.select(pl.lit(name).alias("model"), *table.columns)
+    return NextItemReport(table, per_sample, recos, name)

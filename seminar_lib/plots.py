@@ -13,6 +13,7 @@ import polars as pl
 import seaborn as sns
 
 from seminar_lib.columns import Columns
+from seminar_lib.metrics.keys import metric_key
 from seminar_lib.splits import Split
 
 U, I, T = Columns.user, Columns.item, Columns.timestamp
@@ -79,7 +80,7 @@ def plot_results(table: pl.DataFrame, metric: str = "ndcg", k: int = 10, ax: plt
     as error bars when the table has ``ci_low``/``ci_high``."""
     rows = table.filter((pl.col("metric") == metric) & (pl.col("k") == k))
     if rows.is_empty():
-        raise ValueError(f"the table has no {metric}@{k}")
+        raise ValueError(f"the table has no {metric_key(metric, k)}")
     ax = _axes(ax, (7, 0.5 + 0.45 * rows.height))
     y = np.arange(rows.height)[::-1]
     values = rows["value"].to_numpy()
@@ -89,7 +90,7 @@ def plot_results(table: pl.DataFrame, metric: str = "ndcg", k: int = 10, ax: plt
     colors = sns.color_palette("deep", rows.height)
     ax.barh(y, values, xerr=xerr, color=colors, capsize=3)
     ax.set_yticks(y, rows["model"].to_list())
-    ax.set(xlabel=f"{metric}@{k}" + (" (95% bootstrap interval)" if xerr is not None else ""))
+    ax.set(xlabel=metric_key(metric, k) + (" (95% bootstrap interval)" if xerr is not None else ""))
     for yi, v in zip(y, values):
         ax.annotate(f"{v:.3f}", (v, yi), xytext=(4, 4), textcoords="offset points", fontsize=8)
     return ax
@@ -109,7 +110,7 @@ def plot_sweep(table: pl.DataFrame, param: str, metric: str = "ndcg", k: int = 1
     best = int(np.argmax(ys))
     ax.scatter([xs[best]], [ys[best]], s=120, facecolors="none", edgecolors="red", zorder=3, label=f"best: {xs[best]:g}")
     ax.set(xscale="log" if logx else "linear", xlabel=param + (" (log scale)" if logx else ""),
-           ylabel=f"{metric}@{k}")
+           ylabel=metric_key(metric, k))
     ax.legend()
     return ax
 

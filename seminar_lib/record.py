@@ -28,6 +28,7 @@ import polars as pl
 
 from seminar_lib.display import Column, Grid, Group, format_number
 from seminar_lib.files import atomic_write_bytes, atomic_write_text
+from seminar_lib.metrics.keys import metric_key, metric_key_expr, split_key
 
 MIME = "application/vnd.seminar-lib.metrics+json"
 RUN_DIR_VAR = "SEMINAR_RUN_DIR"
@@ -37,8 +38,14 @@ Metrics = Mapping[str, Mapping[str, float]]  # model → {"ndcg@10": value, ...}
 
 
 def metrics_from_table(table: pl.DataFrame) -> dict[str, dict[str, float]]:
-    """Tidy ``model, metric, k, value`` (as :func:`seminar_lib.evaluation.fit_and_evaluate` reports) →
-    ``{model: {"<metric>@<k>": value}}``."""
+    """Tidy ``model, metric, k, value`` (as :func:`seminar_lib.evaluation.fit_and_evaluate` and
+    ``evaluate_next_item(..., name=...)`` report, or several of their tables concatenated) →
+    ``{model: {"<metric>@<k>": value}}``. Other columns (``ci_low``, ``n_users`` …) are ignored; a null ``k``
+    is a metric without a cut-off."""
+    missing = [c for c in ("model", "metric", "k", "value") if c not in table.columns]
+    if missing:
+        raise ValueError(f"a metrics table needs the columns model, metric, k, value; it has no {', '.join(missing)}"
+                         + (" (give the report a name=...)" if missing == ["model"] else ""))
     out: dict[str, dict[str, float]] = {}
     for model, metric, k, value in table.select("model", "metric", "k", "value").iter_rows():
         out.setdefault(model, {})[metric_key(metric, k)] = value
@@ -57,7 +64,8 @@ def _clean(metrics: Metrics, digits: int | None) -> dict[str, dict[str, float | 
 def record_metrics(notebook: str, metrics: Metrics | pl.DataFrame, **extra: Any) -> None:
     """Display and (with ``$SEMINAR_RUN_DIR``) save ``metrics`` of ``notebook`` (its file stem).
 
-    ``metrics``: ``{model: {"ndcg@10": 0.21, ...}}`` or a tidy table with ``model, metric, k, value``.
+    ``metrics``: ``{model: {"ndcg@10": 0.21, ...}}`` or a tidy table with ``model, metric, k, value`` (a
+    report's ``metrics``, or ``pl.concat`` of several; other columns are ignored).
     ``extra``: other JSON-serialisable facts worth keeping (e.g. ``best_regularization=500``).
     """
     if isinstance(metrics, pl.DataFrame):
@@ -88,21 +96,6 @@ def _grid(bundle: Mapping[str, Any]) -> Grid:
     groups = [Group(str(model), [Column(str(model), [format_number(values.get(n), DIGITS) for n in names])])
               for model, values in metrics.items()]
     return Grid("metric", names, groups)
-
-
-def metric_key(metric: str, k: int) -> str:
-    """The display key of a metric at a cut-off, ``"ndcg@10"`` (the only place the key is built)."""
-    return f"{metric}@{k}"
-
-
-def split_key(key: str) -> tuple[str, int | None]:
-    """``"ndcg@10"`` → ``("ndcg", 10)``; a key without ``@k`` → ``(key, None)`` (the only place keys are parsed).
-
-    >>> split_key("ndcg@10"), split_key("auc")
-    (('ndcg', 10), ('auc', None))
-    """
-    metric, _, k = key.partition("@")
-    return (metric, int(k)) if k.isdigit() else (key, None)
 
 
 def _metric_order(name: str) -> tuple[str, int]:
@@ -144,7 +137,7 @@ def leaderboard(run_dir: Path, k: int = 10) -> pl.DataFrame:
     tidy = collect_metrics(run_dir).filter(pl.col("k") == k)
     if tidy.is_empty():
         return pl.DataFrame(schema={"notebook": pl.String, "model": pl.String})
-    wide = (tidy.with_columns((pl.col("metric") + f"@{k}").alias("metric"))  # metric_key, vectorised
+    wide = (tidy.with_columns(metric_key_expr().alias("metric"))
             .pivot("metric", index=["notebook", "model"], values="value"))
     key = metric_key("ndcg", k)
     metrics = sorted(c for c in wide.columns if c not in ("notebook", "model"))

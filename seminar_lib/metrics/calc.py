@@ -11,6 +11,7 @@ from seminar_lib.columns import Columns
 from seminar_lib.errors import SchemaError
 from seminar_lib.metrics.context import EvalContext
 from seminar_lib.metrics.definitions import METRICS, MetricDef
+from seminar_lib.metrics.keys import metric_key, metric_key_expr, split_key
 
 U = Columns.user
 
@@ -99,7 +100,7 @@ def evaluate(recos: pl.DataFrame, test: pl.DataFrame | None = None, *, train: pl
             alpha = (1 - confidence) / 2
             lows, highs = np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)
         for j, col in enumerate(cols):
-            row = {"metric": name, "k": int(col.split("@")[1]), "value": float(means[j]),
+            row = {"metric": name, "k": split_key(col)[1], "value": float(means[j]),
                    "n_users": int(counts[j]) if METRICS[name].users != "catalog" else 0}
             if bootstrap:
                 row |= {"ci_low": float(lows[j]), "ci_high": float(highs[j])}
@@ -146,7 +147,7 @@ def to_wide(table: pl.DataFrame, digits: int | None = None, with_ci: bool = Fals
 
     With ``with_ci`` and a bootstrapped table, each cell is ``"value [low, high]"`` (strings).
     """
-    df = table.with_columns((pl.col("metric") + "@" + pl.col("k").cast(pl.String)).alias("name"))
+    df = table.with_columns(metric_key_expr().alias("name"))
     value = pl.col("value") if digits is None else pl.col("value").round(digits)
     if with_ci:
         if "ci_low" not in df.columns:
@@ -177,7 +178,7 @@ def paired_difference(recos_a: pl.DataFrame, recos_b: pl.DataFrame, test: pl.Dat
         raise ValueError(f"paired_difference needs a per-test-user metric, not {metric!r}")
     a = per_user_metrics(recos_a, test, train=train, k=k, metrics=[metric])[metric]
     b = per_user_metrics(recos_b, test, train=train, k=k, metrics=[metric])[metric]
-    col = f"{metric}@{k}"
+    col = metric_key(metric, k)
     joined = a.join(b, on=U, suffix="_b").sort(U)
     diff = (joined[col] - joined[f"{col}_b"]).to_numpy()[:, None]
     boot = bootstrap_means(diff, bootstrap, np.random.default_rng(seed))[:, 0]

@@ -2,9 +2,8 @@
 
 Everything is computed on the integer arrays of :class:`~seminar_lib.metrics.context.EvalContext`
 (``numpy.bincount`` over user codes); each metric is a :class:`MetricDef`: what it needs, which users it averages over and a function
-``per_user(ctx, ks) -> DataFrame[user_id, "<name>@<k>" …]``. The formulas are documented on the
-public functions in :mod:`~seminar_lib.metrics.classification`, :mod:`~seminar_lib.metrics.ranking`
-and :mod:`~seminar_lib.metrics.beyond`.
+``per_user(ctx, ks) -> DataFrame[user_id, metric_key(name, k) …]`` (``"ndcg@10"``). The formulas are documented
+on the public functions in :mod:`~seminar_lib.metrics.classification`, ``ranking`` and ``beyond``.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import polars as pl
 
 from seminar_lib.columns import Columns
 from seminar_lib.metrics.context import EvalContext
+from seminar_lib.metrics.keys import metric_key
 
 U, I, R = Columns.user, Columns.item, Columns.rank
 
@@ -87,7 +87,7 @@ def _accuracy(name: str, formula: Callable[[dict[str, np.ndarray], int, np.ndarr
     def per_user(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
         stats = _accuracy_stats(ctx, ks)
         n_rel = ctx.n_rel[ctx.test_users].astype(np.float64)
-        columns = {f"{name}@{k}": np.asarray(formula(stats, k, n_rel), dtype=np.float64) for k in ks}
+        columns = {metric_key(name, k): np.asarray(formula(stats, k, n_rel), dtype=np.float64) for k in ks}
         return pl.DataFrame({U: ctx.users.decode(ctx.test_users, ctx.test.schema[U]), **columns})
     return per_user
 
@@ -105,7 +105,7 @@ def _per_reco_user(name: str, value: Callable[[EvalContext, int], np.ndarray]) -
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = total / count
             # users with no row at rank <= k get null and are left out of the mean, as in RecTools
-            columns[f"{name}@{k}"] = pl.Series(mean).fill_nan(None)
+            columns[metric_key(name, k)] = pl.Series(mean).fill_nan(None)
         return pl.DataFrame({U: ctx.users.decode(users, ctx.recos.schema[U]), **columns})
     return per_user
 
@@ -135,14 +135,14 @@ def _intersection_value(ctx: EvalContext, k: int) -> np.ndarray:
 def _covered_users(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
     """Per test user and k: 1 if the user has at least one recommendation at rank ≤ k, else 0."""
     n = ctx.users.n
-    columns = {f"covered_users@{k}": (np.bincount(ctx.reco_user[ctx.reco_rank <= k], minlength=n)[ctx.test_users] > 0
+    columns = {metric_key("covered_users", k): (np.bincount(ctx.reco_user[ctx.reco_rank <= k], minlength=n)[ctx.test_users] > 0
                                       ).astype(np.float64) for k in ks}
     return pl.DataFrame({U: ctx.users.decode(ctx.test_users, ctx.test.schema[U]), **columns})
 
 
 def _coverage(ctx: EvalContext, ks: Sequence[int]) -> pl.DataFrame:
     """Catalog coverage has no per-user value: one row with ``user_id = null``."""
-    return pl.DataFrame({U: [None], **{f"coverage@{k}": [coverage_of(ctx, k) / ctx.catalog_size] for k in ks}})
+    return pl.DataFrame({U: [None], **{metric_key("coverage", k): [coverage_of(ctx, k) / ctx.catalog_size] for k in ks}})
 
 
 def coverage_of(ctx: EvalContext, k: int) -> int:
