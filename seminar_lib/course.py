@@ -38,10 +38,10 @@ from typing import Any
 
 from seminar_lib import cpu_kernels
 from seminar_lib.files import atomic_write_text, sha256_file
+from seminar_lib.paths import NOTEBOOKS_DIR, PACKAGE_ROOT
 from seminar_lib.record import write_leaderboard
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = ROOT / "notebooks"
+ROOT = PACKAGE_ROOT
 COMMON_PARAMETERS = ("DATASET", "PROFILE", "DEVICE", "SEED", "K")
 PACKAGES = ("seminar_lib", "torch", "polars", "numpy", "scipy", "implicit", "papermill", "nbval", "matplotlib")
 

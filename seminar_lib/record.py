@@ -29,6 +29,7 @@ import polars as pl
 from seminar_lib.display import Column, Grid, Group, format_number
 from seminar_lib.files import atomic_write_bytes, atomic_write_text
 from seminar_lib.metrics.keys import metric_key, metric_key_expr, split_key
+from seminar_lib.paths import PACKAGE_ROOT
 
 MIME = "application/vnd.seminar-lib.metrics+json"
 RUN_DIR_VAR = "SEMINAR_RUN_DIR"
@@ -191,8 +192,6 @@ REFERENCE_DIR = "results/full-ml-100k"
 #: The command (run at the repository root) that regenerates :data:`REFERENCE_DIR`.
 REFERENCE_COMMAND = ("OMP_NUM_THREADS=1 .venv/bin/python -m seminar_lib.course run --profile full --dataset ml-100k "
                      "--device cpu --output results/full-ml-100k")
-#: The repository this package was loaded from: the last place :func:`find_results_folder` looks.
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 _METRICS_SCHEMA = {"model": pl.String, "metric": pl.String, "k": pl.Int64, "value": pl.Float64}
 
 

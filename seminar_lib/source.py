@@ -20,9 +20,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-import seminar_lib
-
-_PACKAGE_ROOT = Path(seminar_lib.__file__).resolve().parent.parent
+from seminar_lib.paths import PACKAGE_ROOT
 
 
 @dataclass(frozen=True)
@@ -74,12 +72,12 @@ def source_of(obj: Any) -> Source:
         lines, first = inspect.getsourcelines(target)
     except (OSError, TypeError) as error:
         raise TypeError(f"{getattr(target, '__qualname__', target)!r} has no Python source to show") from error
-    if _PACKAGE_ROOT not in file.parents or file.parts[len(_PACKAGE_ROOT.parts)] != "seminar_lib":
+    if PACKAGE_ROOT not in file.parents or file.parts[len(PACKAGE_ROOT.parts)] != "seminar_lib":
         raise ValueError(f"show() displays seminar_lib's own code; {getattr(target, '__qualname__', target)!r} "
                          f"is defined in {file.name}")
     first = max(first, 1)  # a module's source starts at line 0 in inspect
     name = getattr(target, "__qualname__", getattr(target, "__name__", "module"))
-    return Source(name=name, path=file.relative_to(_PACKAGE_ROOT).as_posix(), first_line=first,
+    return Source(name=name, path=file.relative_to(PACKAGE_ROOT).as_posix(), first_line=first,
                   last_line=first + len(lines) - 1, code=textwrap.dedent("".join(lines)).rstrip("\n"))
 
 

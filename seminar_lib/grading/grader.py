@@ -36,9 +36,9 @@ from seminar_lib.grading.report import Item, Report
 from seminar_lib.grading.sandbox import Mounts, Sandbox, detect
 from seminar_lib.grading.submission import SubmissionError, copy_submission, submission_sha256
 from seminar_lib.notebook_outputs import SANITIZE_CONFIG
+from seminar_lib.paths import HOMEWORK_DIR, PACKAGE_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-HOMEWORK_DIR = ROOT / "homework"
+ROOT = PACKAGE_ROOT
 SANITIZE = SANITIZE_CONFIG
 
 

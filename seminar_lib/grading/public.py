@@ -17,8 +17,8 @@ import types
 from pathlib import Path
 
 from seminar_lib.grading.cases import LocalRun, load_cases, load_module, run_cases_in_process
+from seminar_lib.paths import HOMEWORK_DIR
 
-HOMEWORK_DIR = Path(__file__).resolve().parents[2] / "homework"
 
 
 def assignment_dir(assignment: str, homework_dir: str | Path | None = None) -> Path:
