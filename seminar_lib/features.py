@@ -25,7 +25,9 @@ The encoding comes in two equivalent forms (:class:`EncodedFeatures`), so a note
   ``torch.nn.EmbeddingBag(size + 1, d, mode="sum", padding_idx=pad_index)`` with
   ``per_sample_weights``: ``EmbeddingBag(index, weight) = X · E[:size]`` for its table ``E``.
 
-Column choices for the course's datasets are the presets in :data:`PRESETS`.
+Column choices for the course's datasets are presets (:func:`get_preset`), kept with each dataset's
+registry entry; the declarations (:class:`Feature`, :class:`FeaturePreset`) are in
+:mod:`seminar_lib.feature_specs` and importable from here.
 
 >>> users = pl.DataFrame({"user_id": [7, 3], "gender": ["M", "F"], "age": [23, 41]})
 >>> enc = FeatureEncoder([category("gender"), buckets("age", (18, 25, 35, 45))], key="user_id").fit(users)
@@ -50,138 +52,32 @@ import polars as pl
 import torch
 
 from seminar_lib.errors import SchemaError, require_columns
+from seminar_lib.datasets.registry import REGISTRY
+from seminar_lib.feature_specs import Feature, FeaturePreset, binned, buckets, category, multi
 
-Kind = Literal["category", "buckets", "binned", "multi"]
+__all__ = ["UNKNOWN", "EncodedFeatures", "Feature", "FeatureEncoder", "FeaturePreset", "binned", "buckets", "category",
+           "embedding_bag", "get_preset", "multi", "preset_names", "unknown_codes"]
+
 UNKNOWN = "<unknown>"
 
 
-# ------------------------------------------------------------------------------------------ features
-@dataclass(frozen=True)
-class Feature:
-    """How one column becomes tokens; build it with :func:`category`, :func:`buckets`, :func:`binned`
-    or :func:`multi`. ``name`` prefixes its token names (``name=value``)."""
-
-    column: str
-    kind: Kind
-    name: str
-    edges: tuple[float, ...] = ()
-    width: float | None = None
-    separator: str | None = None
-
-    def values(self, table: pl.DataFrame) -> pl.Series:
-        """The column's values as tokens: ``String`` (one per row, null = unknown) or, for
-        :func:`multi`, ``List[String]`` (null or empty = unknown)."""
-        col = table[self.column]
-        if self.kind == "category":
-            return col.cast(pl.String)
-        if self.kind == "multi":
-            if col.dtype == pl.String:
-                if self.separator is None:
-                    raise SchemaError(f"feature {self.name!r}: column {self.column!r} is a string; "
-                                      "give multi(..., separator=',') to split it into values")
-                col = col.str.split(self.separator).list.eval(pl.element().str.strip_chars())
-            if not isinstance(col.dtype, pl.List):
-                raise SchemaError(f"feature {self.name!r}: multi() needs a list (or separated string) column, "
-                                  f"{self.column!r} is {col.dtype}")
-            return col.list.eval(pl.element().cast(pl.String)).list.eval(pl.element().filter(pl.element() != ""))
-        if not col.dtype.is_numeric():
-            raise SchemaError(f"feature {self.name!r}: {self.kind}() needs a numeric column, "
-                              f"{self.column!r} is {col.dtype}")
-        x = col.cast(pl.Float64).to_numpy()  # nulls → NaN
-        finite = np.isfinite(x)
-        if self.kind == "binned":
-            low = np.floor(np.where(finite, x, 0.0) / self.width) * self.width
-            labels = np.array([f"{v:g}" for v in low], dtype=object)
-        else:  # buckets
-            bucket = np.searchsorted(np.asarray(self.edges), np.where(finite, x, 0.0), side="right")  # 0: < edges[0]
-            labels = np.array(self.bucket_labels(), dtype=object)[bucket]
-        return pl.Series(self.column, np.where(finite, labels, None).tolist(), dtype=pl.String)
-
-    def bucket_labels(self) -> list[str]:
-        """For :func:`buckets`: the interval names, lowest first."""
-        e = self.edges
-        return [f"< {e[0]:g}"] + [f"[{lo:g}, {hi:g})" for lo, hi in zip(e[:-1], e[1:])] + [f">= {e[-1]:g}"]
-
-    def sort_vocabulary(self, values: pl.Series) -> pl.Series:
-        """Distinct values in a readable order: intervals and bins by their numbers, the rest as text."""
-        values = values.drop_nulls().unique()
-        if self.kind == "buckets":
-            rank = {label: r for r, label in enumerate(self.bucket_labels())}
-            return pl.Series(values.name, sorted(values.to_list(), key=rank.__getitem__), dtype=pl.String)
-        if self.kind == "binned":
-            return pl.Series(values.name, sorted(values.to_list(), key=float), dtype=pl.String)
-        return values.sort()
-
-
-def category(column: str, name: str | None = None) -> Feature:
-    """A categorical column: every distinct value (as text) is a token."""
-    return Feature(column, "category", name or column)
-
-
-def buckets(column: str, edges: Sequence[float], name: str | None = None) -> Feature:
-    """A numeric column cut at increasing ``edges`` into ``(-inf, e0), [e0, e1), …, [e_last, inf)``."""
-    edges = tuple(float(e) for e in edges)
-    if not edges or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
-        raise ValueError(f"buckets({column!r}): edges must be a non-empty increasing sequence, got {edges}")
-    return Feature(column, "buckets", name or column, edges=edges)
-
-
-def binned(column: str, width: float, name: str | None = None) -> Feature:
-    """A numeric column floored to a multiple of ``width`` (``binned("year", 10)``: decades)."""
-    if not width > 0:
-        raise ValueError(f"binned({column!r}): width must be positive, got {width!r}")
-    return Feature(column, "binned", name or column, width=float(width))
-
-
-def multi(column: str, separator: str | None = None, name: str | None = None) -> Feature:
-    """A list column (or a string split by ``separator``): one token per element (multi-hot)."""
-    return Feature(column, "multi", name or column, separator=separator)
-
-
 # ------------------------------------------------------------------------------------------- presets
-@dataclass(frozen=True)
-class FeaturePreset:
-    """Which user and item columns a dataset's feature tables contribute (either may be empty)."""
-
-    users: tuple[Feature, ...] = ()
-    items: tuple[Feature, ...] = ()
-    description: str = ""
-
-
-PRESETS: dict[str, FeaturePreset] = {
-    "ml-100k": FeaturePreset(
-        users=(buckets("age", (18, 25, 35, 45, 50, 56)), category("gender"), category("occupation")),
-        items=(multi("genres"), binned("year", 10, name="decade")),
-        description="users: age in ML-1M's buckets, gender, occupation; items: genres (multi-hot), decade",
-    ),
-    "ml-1m": FeaturePreset(
-        users=(category("age"), category("gender"), category("occupation")),
-        items=(multi("genres"), binned("year", 10, name="decade")),
-        description="users: age bucket (as in the file), gender, occupation; items: genres, decade",
-    ),
-    "synthetic": FeaturePreset(
-        users=(category("age_group"), category("gender")),
-        items=(category("category"), binned("year", 10, name="decade")),
-        description="users: age_group, gender; items: category, decade",
-    ),
-    "kion": FeaturePreset(
-        users=(category("age"), category("income"), category("sex"), category("kids_flg")),
-        items=(category("content_type"), multi("genres", separator=","), category("age_rating"),
-               category("for_kids"), multi("countries", separator=","), binned("release_year", 10, name="decade")),
-        description="the original seminar's columns — users: age, income, sex, kids_flg; items: content_type, genres, "
-                    "age_rating, for_kids, countries, decade of release_year",
-    ),
-}
-
-
 def get_preset(preset: str | FeaturePreset) -> FeaturePreset:
-    """A preset by name (see :data:`PRESETS`), or the given :class:`FeaturePreset` itself."""
+    """A preset by dataset name — the ``features`` of its registry entry
+    (:class:`~seminar_lib.datasets.registry.DatasetSpec`; :func:`preset_names` lists them) — or the given
+    :class:`FeaturePreset` itself."""
     if isinstance(preset, FeaturePreset):
         return preset
-    if preset not in PRESETS:
-        raise KeyError(f"unknown feature preset {preset!r}; known: {sorted(PRESETS)} "
+    spec = REGISTRY.get(preset)
+    if spec is None or spec.features is None:
+        raise KeyError(f"unknown feature preset {preset!r}; known: {preset_names()} "
                        "(or pass a FeaturePreset(users=(...), items=(...)))")
-    return PRESETS[preset]
+    return spec.features
+
+
+def preset_names() -> list[str]:
+    """The datasets whose registry entry has a feature preset (:func:`get_preset` takes these names)."""
+    return sorted(name for name, spec in REGISTRY.items() if spec.features is not None)
 
 
 # ----------------------------------------------------------------------------------------- encodings

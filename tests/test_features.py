@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from seminar_lib.errors import SchemaError
-from seminar_lib.features import (PRESETS, UNKNOWN, EncodedFeatures, FeatureEncoder, FeaturePreset, binned, buckets,
-                                  category, embedding_bag, get_preset, multi, unknown_codes)
+from seminar_lib.features import (UNKNOWN, EncodedFeatures, FeatureEncoder, FeaturePreset, binned, buckets,
+                                  category, embedding_bag, get_preset, multi, preset_names,
+                                  unknown_codes)
 
 USERS = pl.DataFrame({
     "user_id": [10, 20, 30, 40, 50],
@@ -144,7 +145,7 @@ def test_presets_on_ml100k(ml100k):
 
 
 def test_presets_on_synthetic_and_kion_shaped_tables(synthetic):
-    preset = PRESETS["synthetic"]
+    preset = get_preset("synthetic")
     assert FeatureEncoder(preset.users, key="user_id").fit(synthetic.users).encode([1, 2]).index.shape == (2, 2)
     assert FeatureEncoder(preset.items, key="item_id").fit(synthetic.items).encode([1]).index.shape == (1, 2)
     kion_users = pl.DataFrame({"user_id": [973171, 962099], "age": ["age_25_34", "age_18_24"],
@@ -153,7 +154,7 @@ def test_presets_on_synthetic_and_kion_shaped_tables(synthetic):
                                "genres": ["драмы, зарубежные", "детективы"], "age_rating": [16.0, None],
                                "for_kids": [None, 0.0], "countries": ["Испания", "США, Великобритания"],
                                "release_year": [2002.0, 2014.0]})
-    kion = PRESETS["kion"]
+    kion = get_preset("kion")
     u = FeatureEncoder(kion.users, key="user_id").fit(kion_users).encode([962099])
     assert tokens(u, 0) == ["age=age_18_24", "income=income_20_40", "sex=Ж", "kids_flg=0"]
     i = FeatureEncoder(kion.items, key="item_id").fit(kion_items).encode([2508])
@@ -161,9 +162,19 @@ def test_presets_on_synthetic_and_kion_shaped_tables(synthetic):
                             "countries=Великобритания", "countries=США", "decade=2010"]
 
 
+def test_presets_are_the_registry_entries():
+    from seminar_lib.datasets import get_spec
+
+    assert preset_names() == ["kion", "ml-100k", "ml-1m", "synthetic"]  # ozon has no features preset
+    for name in preset_names():
+        assert get_preset(name) is get_spec(name).features
+
+
 def test_errors():
     with pytest.raises(KeyError, match="unknown feature preset 'ml-10m'"):
         get_preset("ml-10m")
+    with pytest.raises(KeyError, match="unknown feature preset 'ozon'"):  # registered, without a preset
+        get_preset("ozon")
     custom = FeaturePreset(users=(category("gender"),))
     assert get_preset(custom) is custom
     with pytest.raises(SchemaError, match="missing column"):

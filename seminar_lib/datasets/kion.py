@@ -9,6 +9,7 @@ import polars as pl
 from seminar_lib.datasets.base import RecDataset, make_interactions
 from seminar_lib.datasets.parsing import read_csv_checked
 from seminar_lib.datasets.registry import DatasetSpec, register
+from seminar_lib.feature_specs import FeaturePreset, binned, category, multi
 from seminar_lib.errors import SchemaError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "last_watch_dt", "total_dur", "watched_pct")
@@ -61,4 +62,11 @@ register(DatasetSpec(
     archive_root="data_original",
     files={"interactions.csv": None, "users.csv": None, "items.csv": None},
     license_note="KION is published by MTS for research and education (https://github.com/irsafilo/KION_DATASET).",
+    features=FeaturePreset(
+        users=(category("age"), category("income"), category("sex"), category("kids_flg")),
+        items=(category("content_type"), multi("genres", separator=","), category("age_rating"),
+               category("for_kids"), multi("countries", separator=","), binned("release_year", 10, name="decade")),
+        description="the original seminar's columns — users: age, income, sex, kids_flg; items: content_type, genres, "
+                    "age_rating, for_kids, countries, decade of release_year",
+    ),
 ))

@@ -14,6 +14,7 @@ import polars as pl
 from seminar_lib.datasets.base import RecDataset, make_interactions
 from seminar_lib.datasets.parsing import read_delimited
 from seminar_lib.datasets.registry import DatasetSpec, register
+from seminar_lib.feature_specs import FeaturePreset, binned, buckets, category, multi
 
 LICENSE = (
     "MovieLens data are licensed by GroupLens for research use only and may not be redistributed: "
@@ -118,6 +119,11 @@ register(DatasetSpec(
         "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
     },
     license_note=LICENSE,
+    features=FeaturePreset(
+        users=(buckets("age", (18, 25, 35, 45, 50, 56)), category("gender"), category("occupation")),
+        items=(multi("genres"), binned("year", 10, name="decade")),
+        description="users: age in ML-1M's buckets, gender, occupation; items: genres (multi-hot), decade",
+    ),
 ))
 
 # The archive hash is TensorFlow Datasets' recorded checksum of ml-1m.zip; the extracted files'
@@ -131,6 +137,11 @@ register(DatasetSpec(
     archive_root="ml-1m",
     files={"ratings.dat": None, "movies.dat": None, "users.dat": None},
     license_note=LICENSE,
+    features=FeaturePreset(
+        users=(category("age"), category("gender"), category("occupation")),
+        items=(multi("genres"), binned("year", 10, name="decade")),
+        description="users: age bucket (as in the file), gender, occupation; items: genres, decade",
+    ),
 ))
 
 __all__ = ["parse_ml100k", "parse_ml1m", "genre_column"]

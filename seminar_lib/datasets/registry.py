@@ -14,6 +14,7 @@ from typing import Any
 from seminar_lib.datasets import cache
 from seminar_lib.datasets.base import RecDataset
 from seminar_lib.errors import DatasetError, DatasetUnavailableError, UnknownDatasetError
+from seminar_lib.feature_specs import FeaturePreset
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class DatasetSpec:
         archive_root: folder inside the archive that holds ``files``.
         source: ``"download"``, ``"local"`` (user-given folder only) or ``"generated"``.
         license_note: what users must know about the data's license.
+        features: which user and item columns DSSM tokenises (:func:`seminar_lib.features.get_preset` of
+            the dataset's name); None: the dataset has no feature preset.
     """
 
     name: str
@@ -43,6 +46,7 @@ class DatasetSpec:
     archive_root: str = ""
     source: str = "download"
     license_note: str = ""
+    features: FeaturePreset | None = None
 
 
 REGISTRY: dict[str, DatasetSpec] = {}

@@ -34,6 +34,7 @@ import polars as pl
 
 from seminar_lib.datasets.base import RecDataset, make_interactions
 from seminar_lib.datasets.registry import DatasetSpec, register
+from seminar_lib.feature_specs import FeaturePreset, binned, category
 
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS = ("F", "M")
@@ -247,4 +248,9 @@ register(DatasetSpec(
     parser=_parse,
     source="generated",
     license_note="Generated locally; free to share.",
+    features=FeaturePreset(
+        users=(category("age_group"), category("gender")),
+        items=(category("category"), binned("year", 10, name="decade")),
+        description="users: age_group, gender; items: category, decade",
+    ),
 ))

@@ -82,7 +82,7 @@ class DSSM(VectorRecommender):
         user_features, item_features: feature tables keyed by ``user_id`` / ``item_id`` (e.g.
             ``ds.users``, ``ds.items``); rows are matched by id, ids missing from a table get the
             unknown token. Used with ``preset``.
-        preset: which columns and how — a name in :data:`seminar_lib.features.PRESETS`
+        preset: which columns and how — a dataset name (:func:`seminar_lib.features.get_preset`)
             (``"ml-100k"``, ``"ml-1m"``, ``"synthetic"``, ``"kion"``) or a
             :class:`~seminar_lib.features.FeaturePreset`.
         features: ``"embedding"`` (learned token embeddings, summed), ``"onehot"`` (the multi-hot
@@ -165,7 +165,7 @@ class DSSM(VectorRecommender):
                              "(or use history='bag')")
         if (user_features is not None or item_features is not None) and preset is None:
             raise ValueError("feature tables need preset= to say which columns to use: a name in "
-                             "seminar_lib.features.PRESETS or a FeaturePreset")
+                             "seminar_lib.features.preset_names() or a FeaturePreset")
         if preset is not None and user_features is None and item_features is None:
             raise ValueError("preset= was given without feature tables: pass user_features= and/or item_features=")
         self.preset = get_preset(preset) if preset is not None else None
