@@ -56,7 +56,7 @@ from seminar_lib.datasets.registry import REGISTRY
 from seminar_lib.feature_specs import Feature, FeaturePreset, binned, buckets, category, multi
 
 __all__ = ["UNKNOWN", "EncodedFeatures", "Feature", "FeatureEncoder", "FeaturePreset", "binned", "buckets", "category",
-           "embedding_bag", "get_preset", "multi", "preset_names", "unknown_codes"]
+           "embedding_bag", "get_preset", "multi", "preset_names", "token_bags", "unknown_codes"]
 
 UNKNOWN = "<unknown>"
 
@@ -267,6 +267,30 @@ def embedding_bag(size: int, dim: int, *, generator: torch.Generator | None = No
         bag.weight.copy_(std * torch.randn(size + 1, dim, generator=generator))
         bag.weight[list(unknown_codes) + [size]] = 0.0
     return bag
+
+
+def token_bags(encoder: FeatureEncoder, ids: pl.Series | Sequence) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The *known* tokens of each of ``ids`` in CSR form, without ``<unknown>``: ``(offsets, values, names)``.
+
+    Id ``r`` has the tokens ``values[offsets[r]:offsets[r + 1]]`` (ascending); codes ``0..len(names) − 1``
+    number the fitted vocabulary's tokens in the sorted order of their names ``feature=value``, and an id
+    with no known value (or not in the table) has no token. It is the input of
+    ``EmbeddingBag(len(names), d, mode="mean")`` with offsets — the sequential models' item features.
+    """
+    x = encoder.encode(ids)
+    unknown = set(unknown_codes(encoder))
+    known = [c for c in range(x.size) if c not in unknown]
+    names = sorted(x.names[c] for c in known)
+    position = {name: j for j, name in enumerate(names)}
+    renumber = np.full(x.size + 1, -1, dtype=np.int64)  # unknown tokens and the padding code: dropped
+    renumber[known] = [position[x.names[c]] for c in known]
+    codes = renumber[x.index.numpy()]
+    row, place = np.nonzero(codes >= 0)
+    value = codes[row, place]
+    order = np.lexsort((value, row))
+    counts = np.bincount(row, minlength=len(x))
+    offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
+    return offsets, torch.from_numpy(value[order]), names
 
 
 def unknown_codes(encoder: FeatureEncoder) -> list[int]:

@@ -14,12 +14,13 @@ from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
-import numpy as np
 import polars as pl
 import torch
 
 from seminar_lib.columns import Columns
 from seminar_lib.errors import SchemaError, check_int, check_number, require_columns
+from seminar_lib.features import FeatureEncoder, category, multi, token_bags
+from seminar_lib.metrics.keys import metric_key
 from seminar_lib.models.base import EncodedInteractions, UserBatch
 from seminar_lib.models.sequential.backbone import ItemEncoder, TransformerBackbone
 from seminar_lib.models.sequential.data import SequenceBatch, Sequences, length_bucketed_batches, target_counts
@@ -85,8 +86,13 @@ class TransformerRecommender(VectorRecommender):
         :mod:`~seminar_lib.next_item`), the best epoch's weights are kept and
         training stops after ``patience`` validations without improvement.
 
-        ``item_features``: ``item_id`` and the categorical columns named in ``item_features=`` at
-        construction (string or list-of-strings columns, e.g. ml-100k's ``genres``).
+        ``item_features``: the item feature *table* — ``item_id`` and the categorical columns named in
+        ``item_features=`` at construction (string or list-of-strings columns, e.g. ml-100k's ``genres``).
+        The constructor's ``item_features`` is a tuple of column names, this one the table (DSSM's
+        ``item_features`` is the table too, its columns chosen by ``preset``); the names stay as they are
+        because notebook 06 passes both. The columns are tokenised by
+        :class:`~seminar_lib.features.FeatureEncoder` (``multi`` for a list column, ``category``
+        otherwise; see :meth:`_encode_item_features`).
         """
         require_columns(interactions.columns, (U, I, T), f"interactions passed to {self.name}.fit")
         if self.item_features and item_features is None:
@@ -138,7 +144,7 @@ class TransformerRecommender(VectorRecommender):
             self.valid_samples_ = valid_samples
             validate = self._validate if valid_samples is not None else None
             trainer = Trainer(self.epochs, validate_every=self.validate_every, patience=self.patience,
-                              monitor=f"val_ndcg@{self.val_k}", log_every=self.log_every, name=self.name)
+                              monitor=f"val_{metric_key('ndcg', self.val_k)}", log_every=self.log_every, name=self.name)
             self._keep_training(trainer.fit(self.net_, run_epoch, validate))
 
     def _build_network(self, n_items: int, generator: torch.Generator,
@@ -154,24 +160,18 @@ class TransformerRecommender(VectorRecommender):
                                    dropout=self.dropout, causal=self.causal, generator=generator)
 
     def _encode_item_features(self, table: pl.DataFrame) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """CSR ``(offsets, values)`` of ``column=value`` tokens per item (model order), and the names."""
+        """CSR ``(offsets, values)`` of ``column=value`` tokens per item (model order), and the names.
+
+        The course's one tokeniser: a :class:`~seminar_lib.features.FeatureEncoder` of the named columns
+        (``multi`` for a list column, ``category`` otherwise) fitted on the catalogue's rows of ``table``,
+        then :func:`~seminar_lib.features.token_bags` — its known tokens, numbered in name order (an item
+        without a value has no token; no ``<unknown>`` token, so the embedding table has one row a value).
+        ``tests/models/sequential/test_seq_item_features.py`` checks the ids against the earlier tokeniser.
+        """
         require_columns(table.columns, (I, *self.item_features), "item_features table")
         table = table.filter(self.items_.contains(table[I].cast(self.items_.ids.dtype, strict=False)))
-        pieces = []
-        for column in self.item_features:
-            col = table.select(I, pl.col(column).alias("value"))
-            if isinstance(col.schema["value"], pl.List):
-                col = col.explode("value")
-            pieces.append(col.drop_nulls("value").select(
-                I, (pl.lit(f"{column}=") + pl.col("value").cast(pl.String)).alias("token")))
-        tokens = pl.concat(pieces).unique(maintain_order=True)
-        names = sorted(tokens["token"].unique().to_list())
-        item = self.items_.transform(tokens[I].cast(self.items_.ids.dtype)).to_numpy()
-        value = tokens["token"].replace_strict(names, list(range(len(names))), return_dtype=pl.Int64).to_numpy()
-        order = np.lexsort((value, item))
-        counts = np.bincount(item, minlength=len(self.items_))
-        offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
-        return offsets, torch.from_numpy(value[order]), names
+        features = [multi(c) if isinstance(table.schema[c], pl.List) else category(c) for c in self.item_features]
+        return token_bags(FeatureEncoder(features, key=I).fit(table), self.items_.ids)
 
     @abstractmethod
     def _training_batch(self, rows: torch.Tensor, n_items: int, generator: torch.Generator) -> SequenceBatch:
@@ -198,7 +198,7 @@ class TransformerRecommender(VectorRecommender):
 
     def _validate(self) -> dict[str, float]:
         report = evaluate_next_item(self, self.valid_samples_, k=self.val_k, metrics=("ndcg", "hit_rate"), with_coverage=False)
-        return {f"val_{row['metric']}@{row['k']}": row["value"] for row in report.metrics.iter_rows(named=True)}
+        return {f"val_{metric_key(row['metric'], row['k'])}": row["value"] for row in report.metrics.iter_rows(named=True)}
 
     # ------------------------------------------------------------------------------------- scoring
     @abstractmethod

@@ -20,10 +20,10 @@ from seminar_lib.models.sequential.data import SequenceBatch, Sequences, inferen
 
 
 class BERT4Rec(TransformerRecommender):
-    """BERT4Rec. Arguments as :class:`~seminar_lib.models.sequential.SASRec` (default loss
-    ``"softmax"``, as in the paper), plus ``mask_prob`` — the share of positions masked in
-    training. Windows hold ``max_len + 1`` events in training, so inference (``max_len`` events and
-    ``[MASK]``) uses the same positions."""
+    """BERT4Rec. Arguments as :class:`~seminar_lib.models.sequential.SASRec` (default loss ``"softmax"``, as
+    in the paper; ``item_features``: column *names*, the table goes to ``fit``), plus ``mask_prob`` — the
+    share of positions masked in training. Windows hold ``max_len + 1`` events in training, so inference
+    (``max_len`` events and ``[MASK]``) uses the same positions."""
 
     causal = False
     extra_positions = 1

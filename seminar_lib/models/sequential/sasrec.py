@@ -33,8 +33,8 @@ class SASRec(TransformerRecommender):
         n_negatives: sampled negatives (``bce``: 1 per target; ``gbce``: 256 per sequence)
             or in-batch negatives (256); None: the loss's default.
         gbce_t: gBCE's calibration t ∈ [0, 1].
-        item_features: categorical columns of the item table passed to ``fit(item_features=...)``
-            whose embeddings are added to the item's (e.g. ``("genres",)``).
+        item_features: the *names* of categorical columns (e.g. ``("genres",)``) of the table passed to
+            ``fit(item_features=table)``, whose embeddings are added to the item's (DSSM's is the table).
         use_item_ids: give every item its own vector (False: features only).
         validate_every, patience, valid_per_user, val_k: validation on ``fit(valid=...)`` — every this
             many epochs, stop after ``patience`` validations without a better nDCG@val_k, at most

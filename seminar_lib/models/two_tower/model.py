@@ -79,9 +79,9 @@ class DSSM(VectorRecommender):
         n_negatives: sampled negatives per positive (``bpr``, ``triplet``; all of them enter the loss).
         exclude_seen: redraw sampled negatives that are the user's training items.
         logq: subtract :math:`\log q` in the softmax loss.
-        user_features, item_features: feature tables keyed by ``user_id`` / ``item_id`` (e.g.
-            ``ds.users``, ``ds.items``); rows are matched by id, ids missing from a table get the
-            unknown token. Used with ``preset``.
+        user_features, item_features: feature *tables* keyed by ``user_id`` / ``item_id`` (``ds.users``,
+            ``ds.items``; SASRec's ``item_features`` are column names); rows are matched by id, ids
+            missing from a table get the unknown token. Used with ``preset``.
         preset: which columns and how — a dataset name (:func:`seminar_lib.features.get_preset`)
             (``"ml-100k"``, ``"ml-1m"``, ``"synthetic"``, ``"kion"``) or a
             :class:`~seminar_lib.features.FeaturePreset`.
