@@ -86,7 +86,7 @@ def test_the_runner_and_the_grader_pass_the_pins_on(monkeypatch, tmp_path):
     assert course.environment_facts({"DATASET": "synthetic"})["cpu_pins"] == PINS
 
     seen = {}
-    monkeypatch.setattr(course, "notebook_parameters", lambda path: {})
+    monkeypatch.setattr("seminar_lib.course.execute.notebook_parameters", lambda path: {})
     monkeypatch.setattr("papermill.execute_notebook",  # the kernel's own environment, not the runner's os.environ
                         lambda *a, **kw: seen.update({k: kw["kernel_env"].get(k) for k in PINS}))
     course.execute_notebook(tmp_path / "x.ipynb", tmp_path / "y.ipynb")

@@ -1,5 +1,5 @@
-"""The instructor's batch runner (seminar_lib.course): runs of tiny notebooks, one that works and one that
-fails, workers, signals; and its helpers (normalize_notebook, list_notebooks)."""
+"""The instructor's batch runner (seminar_lib.course.run, .signals, .cli): runs of tiny notebooks, one that
+works and one that fails, workers, signals, resuming."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import nbformat
 import pytest
 
 from seminar_lib import course
+from seminar_lib.course import run as course_run  # where run_course looks its helpers up
+
 
 PARAMS = 'DATASET = "synthetic"\nPROFILE = "smoke"\nDEVICE = "auto"\nSEED = 42\nK = 10\nEPOCHS = None'
 
@@ -72,7 +74,7 @@ def test_unknown_parameters_are_refused_before_anything_runs(notebooks, tmp_path
 def test_an_interrupted_run_is_marked_partial(notebooks, tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(course, "_run_one", interrupt)
+    monkeypatch.setattr(course_run, "_run_one", interrupt)
     with pytest.raises(KeyboardInterrupt):
         course.run_course(course.list_notebooks(folder=notebooks), {}, tmp_path / "run", echo=False)
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -100,9 +102,9 @@ def test_workers_run_notebooks_side_by_side_each_with_its_own_environment(tmp_pa
             "import os, time\ntime.sleep(2)  # the three kernels overlap",
             f'record_metrics("0{n}_nb", {{"M": {{"gpu@10": float(os.environ["CUDA_VISIBLE_DEVICES"]), '
             f'"run@10": float(os.environ["SEMINAR_RUN_DIR"].endswith("run"))}}}})'])
-    monkeypatch.setattr(course, "gpu_assignment", lambda workers, device: (["7", "8", "9"][:workers], None))
+    monkeypatch.setattr(course_run, "gpu_assignment", lambda workers, device: (["7", "8", "9"][:workers], None))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    before = dict(course.os.environ)
+    before = dict(os.environ)
     state = course.run_course(course.list_notebooks(folder=folder), {}, tmp_path / "run", workers=3, echo=False)
     assert state.status == "complete", [r.error for r in state.notebooks]
     assert sorted(p.name for p in (tmp_path / "run").glob("*.metrics.json")) == [f"0{n}_nb.metrics.json" for n in (1, 2, 3)]
@@ -111,17 +113,7 @@ def test_workers_run_notebooks_side_by_side_each_with_its_own_environment(tmp_pa
                 for n in (1, 2, 3)]
     assert sorted(m["gpu@10"] for m in recorded) == [7.0, 8.0, 9.0]  # one GPU per concurrently running kernel
     assert all(m["run@10"] == 1.0 for m in recorded)
-    assert dict(course.os.environ) == before
-
-
-def test_gpu_assignment_gives_each_worker_its_own_gpu_and_says_when_they_must_share():
-    assert course.gpu_assignment(2, "cuda", ["0", "1", "2"]) == (["0", "1"], None)
-    slots, note = course.gpu_assignment(3, "cuda", ["4", "5"])
-    assert slots == ["4", "5", "4"] and "3 workers share 2 GPU(s)" in note
-    assert course.gpu_assignment(3, "cpu", ["0", "1", "2"]) == ([None] * 3, None)
-    assert course.gpu_assignment(1, "cuda", ["0", "1"]) == ([None], None)  # one worker: the environment decides
-    slots, note = course.gpu_assignment(2, "cuda", [])
-    assert slots == [None, None] and "no GPU is visible" in note
+    assert dict(os.environ) == before
 
 
 @pytest.mark.slow
@@ -165,65 +157,6 @@ def test_a_signal_stops_a_real_run_and_its_kernel(tmp_path, signum, code, to_gro
     assert manifest["finished"] and "while running 02_long" in output
 
 
-@pytest.mark.gpu
-def test_gpu_assignment_sees_this_machines_gpus(monkeypatch):
-    import torch
-
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    n = torch.cuda.device_count()
-    slots, note = course.gpu_assignment(n + 1, "cuda")
-    assert slots == [str(w % n) for w in range(n + 1)] and f"share {n} GPU(s)" in note
-
-
-def test_normalize_notebook_strips_run_metadata():
-    nb = {"metadata": {"papermill": {"a": 1}, "kernelspec": {"name": "venv"}, "language_info": {"version": "3.11"}},
-          "nbformat": 4, "nbformat_minor": 4,
-          "cells": [{"cell_type": "code", "metadata": {"papermill": {}, "execution": {}, "tags": []}, "source": "",
-                     "outputs": []},
-                    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "", "outputs": []}]}
-    out = course.normalize_notebook(nb)
-    assert "papermill" not in out["metadata"] and out["nbformat_minor"] == 5
-    assert out["metadata"]["language_info"] == {"version": "3.11"}  # JupyterLab writes the kernel's own
-    assert out["cells"][0]["metadata"] == {} and out["cells"][1]["metadata"] == {"tags": ["parameters"]}
-
-
-def test_normalize_notebook_writes_the_kernelspec_the_course_kernel_installs(tmp_path):
-    from seminar_lib.cpu_kernels import install_kernelspec
-
-    folder = Path(install_kernelspec(prefix=str(tmp_path)))
-    spec = json.loads((folder / "kernel.json").read_text())
-    out = course.normalize_notebook({"metadata": {"kernelspec": {"name": "venv", "display_name": "x"}}, "cells": []})
-    # JupyterLab copies name, display name and language of the kernel it starts into the notebook
-    assert out["metadata"]["kernelspec"] == {"display_name": spec["display_name"], "language": spec["language"],
-                                             "name": folder.name}
-
-
-def test_normalize_notebook_writes_outputs_as_jupyterlab_saves_them():
-    stream = lambda name, text: {"output_type": "stream", "name": name, "text": text}  # noqa: E731
-    bundle = {"output_type": "display_data", "metadata": {"w": 2.0},
-              "data": {"application/x+json": {"b": [0.0, 0.5, 3.0, True], "a": {"n": -1.0}}, "text/plain": ["x"]}}
-    cell = {"cell_type": "code", "metadata": {}, "source": "", "execution_count": 1,
-            "outputs": [stream("stdout", ["a\n", "b"]), stream("stdout", "c\n"), stream("stderr", "e\n"),
-                        stream("stdout", ["d\n"]), bundle]}
-    out = course.normalize_notebook({"metadata": {}, "cells": [cell]})["cells"][0]["outputs"]
-    # consecutive outputs of one stream merge (JupyterLab's output area does on load); stdout after stderr does not
-    assert out[:3] == [stream("stdout", ["a\n", "bc\n"]), stream("stderr", "e\n"), stream("stdout", ["d\n"])]
-    # JavaScript prints 0.0 as 0; bools stay bools; keys sorted as nbformat writes them
-    assert out[3] == {"data": {"application/x+json": {"a": {"n": -1}, "b": [0, 0.5, 3, True]}, "text/plain": ["x"]},
-                      "metadata": {"w": 2}, "output_type": "display_data"}
-    assert list(out[3]["data"]["application/x+json"]) == ["a", "b"]
-    assert isinstance(out[3]["data"]["application/x+json"]["b"][3], bool)
-
-
-def test_list_notebooks_selects_by_prefix():
-    names = [p.stem for p in course.list_notebooks()]
-    assert names == sorted(names) and all(n[:2].isdigit() for n in names)
-    if names:
-        assert [p.stem for p in course.list_notebooks([names[0][:2]])] == [names[0]]
-    with pytest.raises(ValueError, match="no notebook matches"):
-        course.list_notebooks(["77"])
-
-
 @pytest.mark.slow
 def test_resume_reruns_the_selected_notebooks_into_the_same_folder(notebooks, tmp_path, capsys):
     out = tmp_path / "run"
@@ -258,12 +191,6 @@ def test_resume_needs_an_earlier_run_that_has_ended(notebooks, tmp_path):
         course.run_course(selected, {}, running, resume=True)
     with pytest.raises(SystemExit):  # --resume without the folder to resume
         course.main(["run", "--notebooks-dir", str(notebooks), "--resume"])
-
-
-def test_kernels_get_the_run_folder_as_an_absolute_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    env = course.kernel_environment(Path("results/run"))
-    assert env["SEMINAR_RUN_DIR"] == str(tmp_path / "results" / "run")
 
 
 @pytest.mark.slow
