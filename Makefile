@@ -49,8 +49,12 @@ test:
 	TQDM_DISABLE=1 $(BIN)/python -m pytest -n $(WORKERS)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(MAKE) --no-print-directory nbval; fi
 
+# one process per notebook: xdist hands each worker two notebooks at the start, so with two workers the three long
+# ones (04-06) could share one; each kernel pins torch to one thread, and the two cores are shared among them
+NBVAL_WORKERS ?= $(words $(wildcard notebooks/*.ipynb))
+
 nbval:
-	TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) -n $(WORKERS) --dist loadscope notebooks/
+	TQDM_DISABLE=1 $(BIN)/python -m pytest $(NBVAL) -n $(NBVAL_WORKERS) --dist loadscope notebooks/
 
 # the course notebooks, then the homework reference solutions' notebooks (the grader's full-marks fixtures)
 notebooks:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from seminar_lib.grading import grade_submission
+from seminar_lib.grading.cases import load_module
 from seminar_lib.grading.grader import HOMEWORK_DIR
 
 ASSIGNMENTS = ["hw1_metrics_knn", "hw2_dssm", "hw3_sasrec"]
@@ -25,6 +26,13 @@ def test_the_reference_solution_gets_full_marks(assignment, untouched):
     assert report.earned == min(sum(i.points for i in automatic), report.total)
     if assignment in MEASURED:
         assert report.item(MEASURED[assignment]).value is not None
+    # the margins the READMEs state, on the grader's own sandboxed run of the reference's cases
+    if assignment == "hw2_dssm":  # its blend beats ALS(seed=42)'s 0.2087; its parts train past 0.2
+        assert report.item("leaderboard").value > 0.2087, report.to_markdown()
+        assert min(report.item(i).value for i in ("loss_trains", "feature_embedding_trains", "tower_trains")) > 0.2
+    if assignment == "hw3_sasrec":  # 0.0524 against the bar 0.045
+        bar = load_module(HOMEWORK_DIR / assignment / "private" / "cases.py", "_hw3_cases_for_bar").QUALITY_BAR
+        assert report.item("quality").value > bar + 0.005, report.to_markdown()
 
 
 @pytest.mark.slow

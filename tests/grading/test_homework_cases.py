@@ -253,17 +253,6 @@ def test_hw3_a_plausible_wrong_solution_fails_its_hidden_cases(hw3, function, wr
     assert failed_items(run) <= {item, "registry_entry", "input_validation"}
 
 
-@pytest.mark.slow
-def test_hw3_the_reference_loss_clears_the_quality_bar_and_reports_its_value(hw3):
-    harness, reference, _, _, hidden = hw3
-    quality = [c for c in hidden if c.item == "quality"]
-    run = run_cases_in_process(harness, reference, quality, reference)
-    outcome = run.outcomes[0]
-    assert outcome.passed, outcome.reason
-    bar = load_module(assignment_dir(HW3) / "private" / "cases.py", "_hw3_cases_for_bar").QUALITY_BAR
-    assert outcome.value > bar + 0.005  # the margin the README states (0.0524 against 0.045)
-
-
 # ---- homework 2: plausible wrong parts
 
 def _ref2():
@@ -375,16 +364,6 @@ def test_hw2_a_plausible_wrong_part_fails_exactly_its_cases(hw2, name, wrong, it
     cases = [c for c in public + hidden if c.probe == probe]
     run = run_cases_in_process(harness, variant(HW2, **{name: wrong}), cases, reference)
     assert failed_items(run) == items, [(o.case, o.reason) for o in run.failures()]
-
-
-@pytest.mark.slow
-def test_hw2_the_reference_parts_train_and_its_model_beats_als(hw2):
-    harness, reference, _, _, hidden = hw2
-    slow = [c for c in hidden if c.probe in ("train_with_part", "leaderboard")]
-    run = run_cases_in_process(harness, reference, slow, reference)
-    assert not run.failures(), [(o.case, o.reason) for o in run.failures()]
-    values = {o.item: o.value for o in run.outcomes}
-    assert values["leaderboard"] > 0.2087 and min(values[i] for i in ("loss_trains", "tower_trains")) > 0.2
 
 
 @pytest.mark.slow

@@ -55,7 +55,8 @@ class FeatureEmbedding(nn.Module):
 class Tower(nn.Module):
     """``(B, in_dim) → (B, out_dim)``: Linear(in_dim, hidden) → LayerNorm(hidden) → ReLU → Dropout(dropout) →
     Linear(hidden, out_dim), built from ``nn.Linear``, ``nn.LayerNorm`` and ``nn.Dropout`` modules, created in
-    that order."""
+    that order. (``seminar_lib.models.dropout.Dropout`` is an ``nn.Dropout`` whose mask is the same on Intel and
+    AMD CPUs: with it, your saved outputs match the grader's re-execution on any machine.)"""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 128, dropout: float = 0.1) -> None:
         super().__init__()

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seminar_lib.models.dropout import Dropout
+
 
 class ItemEncoder(nn.Module):
     """Token vectors ``(n_items + 2) × dim``: padding (zero), items, ``[MASK]``.
@@ -82,27 +84,6 @@ class ItemEncoder(nn.Module):
     def forward(self) -> torch.Tensor:
         """The token table: row 0 zeros (padding), rows ``1..n_items`` :meth:`item_vectors`, then ``[MASK]``."""
         return torch.cat([self.ids.new_zeros(1, self.dim), self.item_vectors(), self.ids[-1:]])
-
-
-class Dropout(nn.Module):
-    """Inverted dropout: zero each element with probability ``p``, scale the rest by ``1/(1−p)``.
-
-    The same distribution as ``nn.Dropout``; the mask is drawn as ``uniform ≥ p`` because on the CPU
-    ``bernoulli_`` (what ``nn.Dropout`` uses) is about three times slower, and dropout masks were a
-    tenth of SASRec's training time on ml-100k.
-    """
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        mask = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))   # 0 or 1/(1−p), one tensor
-        return x * mask
 
 
 class EncoderBlock(nn.Module):

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seminar_lib.features import EncodedFeatures, embedding_bag
+from seminar_lib.models.dropout import Dropout
 
 
 class ResidualBlock(nn.Module):
@@ -43,7 +44,7 @@ class ResidualBlock(nn.Module):
         self.norm = _norm(norm, dim)
         self.inner = nn.Linear(dim, dim)
         self.outer = nn.Linear(dim, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.dropout(self.outer(F.relu(self.inner(self.norm(x)))))
@@ -68,7 +69,7 @@ class Tower(nn.Module):
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), _norm(norm, h), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, h), _norm(norm, h), nn.ReLU(), Dropout(dropout)]
             width = h
         layers += [ResidualBlock(width, norm, dropout) for _ in range(residual_blocks)]
         layers.append(nn.Linear(width, out_dim))

@@ -18,6 +18,7 @@ from torch import nn
 
 from seminar_lib.models import DSSM, EASE, Recommender
 from seminar_lib.models.base import EncodedInteractions, UserBatch
+from seminar_lib.models.dropout import Dropout
 
 
 # ------------------------------------------------------------------------------- 1. a pairwise loss
@@ -67,7 +68,7 @@ class Tower(nn.Module):
         super().__init__()
         self.linear1 = nn.Linear(in_dim, hidden)
         self.norm = nn.LayerNorm(hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)  # an nn.Dropout whose mask is the same on Intel and AMD CPUs
         self.linear2 = nn.Linear(hidden, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
