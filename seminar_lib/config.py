@@ -65,16 +65,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"epochs": 10, "bootstrap": 1000},
         "full": {"epochs": 40, "bootstrap": 2000},
     },
-    # 05 and 06 ``full``: budgets that fit the committed CPU run (results/full-ml-100k) on a shared 2-core
-    # machine. Measured there with one torch thread: a SASRec epoch on ml-100k 6-18 s (1.3-1.8 s on a
-    # quiet core), a validation on every validation event (valid_per_user None) 35-40 s — so 05 validates
-    # on at most 5 samples per user, and 05/06 train 25 epochs instead of 100, 06's cross-validation 8
-    # instead of 50 (the 100-epoch run took 25 min for 05 alone on a quiet core; with these budgets 05
-    # took 37 min there).
+    # 05 and 06 ``full``: budgets that fit the committed CPU run (results/full-ml-100k) on a 2-core machine
+    # with one torch thread. Measured there: a SASRec epoch on ml-100k 1.3-1.8 s on a quiet core (6-18 s on
+    # a shared one), a validation on every validation event (valid_per_user None) 35-40 s — so 05 validates
+    # on at most 5 samples per user. 05 trains its losses 100 epochs (softmax peaks near 40, BCE and
+    # in-batch + logQ near 85-90, gBCE later); 06 trains 25 epochs and 8 per cross-validation fold (instead
+    # of 100 and 50) so that its run stays near ten minutes.
     "05_sasrec_losses": {
         "smoke": {"epochs": 10, "max_len": 200, "batch_size": 128, "validate_every": 2, "valid_per_user": 5,
                   "test_per_user": 10, "bootstrap": 1000},
-        "full": {"epochs": 25, "max_len": 200, "batch_size": 128, "validate_every": 5, "valid_per_user": 5,
+        "full": {"epochs": 100, "max_len": 200, "batch_size": 128, "validate_every": 5, "valid_per_user": 5,
                  "test_per_user": None, "bootstrap": 2000},
     },
     "06_bert4rec_and_practice": {
