@@ -68,9 +68,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # 05 and 06 ``full``: budgets that fit the committed CPU run (results/full-ml-100k) on a 2-core machine
     # with one torch thread. Measured there: a SASRec epoch on ml-100k 1.3-1.8 s on a quiet core (6-18 s on
     # a shared one), a validation on every validation event (valid_per_user None) 35-40 s — so 05 validates
-    # on at most 5 samples per user. 05 trains its losses 100 epochs (softmax peaks near 40, BCE and
-    # in-batch + logQ near 85-90, gBCE later); 06 trains 25 epochs and 8 per cross-validation fold (instead
-    # of 100 and 50) so that its run stays near ten minutes.
+    # on at most 5 samples per user. 05 and 06 train the seminars' 100 epochs (softmax peaks near 40, BCE
+    # and in-batch + logQ near 85-90, gBCE later), 06's cross-validation 50 per fold.
     "05_sasrec_losses": {
         "smoke": {"epochs": 10, "max_len": 200, "batch_size": 128, "validate_every": 2, "valid_per_user": 5,
                   "test_per_user": 10, "bootstrap": 1000},
@@ -80,7 +79,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "06_bert4rec_and_practice": {
         "smoke": {"epochs": 10, "mask_prob": 0.3, "cv_folds": 2, "cv_days": 14, "cv_epochs": 8, "test_per_user": 10,
                   "bootstrap": 1000},
-        "full": {"epochs": 25, "mask_prob": 0.2, "cv_folds": 3, "cv_days": 7, "cv_epochs": 8, "test_per_user": None,
+        "full": {"epochs": 100, "mask_prob": 0.2, "cv_folds": 3, "cv_days": 7, "cv_epochs": 50, "test_per_user": None,
                  "bootstrap": 2000},
     },
 }
