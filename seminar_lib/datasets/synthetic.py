@@ -13,11 +13,13 @@ Generative story (all numpy, vectorised over users):
 * timestamps: each user starts at a random time in the first 80 % of ``days`` and has
   exponential gaps between events, so a global time split leaves users on both sides.
 
-Users are generated in chunks (:data:`CHUNK_CELLS`), each reading its rows of the (user, step) random
-arrays from generators advanced to their place in one stream, so memory does not grow with
-users × items and the output is the same for any chunking — the same as drawing everything at once.
-The cost is exact sampling over every item: ``n_users × n_items`` exponentials and prefix sums
-(about 7 ns a cell on one core; 1M users × 15k items is minutes of CPU, not memory).
+Users are generated in chunks (:data:`CHUNK_CELLS` (user, step) cells), each reading its rows of the
+(user, step) random arrays from generators advanced to their place in one stream, so the output is the
+same for any chunking — the same as drawing everything at once — and memory does not grow with the
+number of users; the (user × item) preference weights exist only a cache-sized block of users at a
+time (:data:`BLOCK_CELLS`). Sampling is exact over every item: per user, one exponential per item and
+a two-level prefix sum (see :func:`_preference_draws`); 1M users × 15k items is ``1.5·10¹⁰``
+exponentials, well under a minute on two cores.
 
 With ``repeat_prob = 0`` only the first event of each (user, item) pair is kept (like MovieLens);
 with ``repeat_prob > 0`` repeats stay (like orders), so PersonalTopPopular has something to find.
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from seminar_lib.datasets.base import RecDataset, make_interactions
 from seminar_lib.datasets.registry import DatasetSpec, register
@@ -39,10 +42,13 @@ from seminar_lib.feature_specs import FeaturePreset, binned, category
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS = ("F", "M")
 START = np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64)
-# users generated together: their (user × item) CDFs and (user × step) draws are in memory at once
-CHUNK_CELLS = 1 << 22
-# (user × item) cells of the preference CDFs worked on at once: a block that fits a CPU's cache
-BLOCK_CELLS = 1 << 18
+# (user, step) cells generated together: a chunk's random draws, events and times are in memory at once
+CHUNK_CELLS = 1 << 21
+# (user × item) cells of the preference weights worked on at once: a block that stays in a CPU's L2/L3
+# cache and is big enough that numpy's per-call overhead is small
+BLOCK_CELLS = 1 << 20
+# items per segment of the two-level prefix sums (see _preference_draws)
+SEGMENT = 64
 _THREADS = min(8, os.cpu_count() or 1)
 
 
@@ -104,7 +110,7 @@ def generate(
     start = rng.uniform(0, 0.8 * days * 86400, n_users)
     gap_scale = 0.2 * days * 86400 / mean_events
 
-    chunk = max(1, CHUNK_CELLS // n_items)
+    chunk = max(1, CHUNK_CELLS // horizon)
     frames = []
     for lo in range(0, n_users, chunk):
         hi = min(lo + chunk, n_users)
@@ -152,48 +158,62 @@ def _advance(rng: np.random.Generator, draws: int) -> None:
 
 
 def _preference_draws(lo: int, user_vec: np.ndarray, item_vec: np.ndarray, log_pop: np.ndarray, strength: float,
-                      uniforms: np.ndarray) -> np.ndarray:
-    """Item draws (``n × horizon``, 0-based) of users ``lo … lo+n−1`` from their softmax preferences:
-    ``logits = β·u·vᵀ/√d/√(1 + 0.7² + 0.7²) + log p``, ``cdf = cumsum(exp(logits − max)) / total``, and each
-    uniform ``x`` picks the item where ``cdf`` first exceeds it.
+                      uniforms: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """Item draws (``n × horizon``, 0-based; ``-1`` where not ``needed``) of users ``lo … lo+n−1`` from their
+    softmax preferences ``logits = (β/√d/√(1 + 0.7² + 0.7²))·u·vᵀ + log p``, ``w = exp(logits − max)``: each
+    uniform ``x`` picks the first item whose prefix sum of ``w`` exceeds ``x·Σw`` (inverse-CDF sampling).
 
-    The dot products are one matrix product for the chunk; the rest is worked in blocks of
-    :data:`BLOCK_CELLS` (user × item) cells, in place, so each block stays in the CPU's cache, and the
-    blocks are shared among threads (numpy releases the GIL); every operation is the same
-    element by element as on the whole matrix, so the draws depend neither on the blocking nor on the
-    threads. The cost is ``n × n_items`` exponentials and prefix sums — exact sampling over every item.
+    The prefix sums are two-level, so no full cumulative sum is ever taken: the items are cut into
+    :data:`SEGMENT` consecutive ones (the last segment padded with zero weights), each user's segment
+    totals ``s_b`` are summed (a vectorised reduction) and cumulated (``n_items / SEGMENT`` numbers);
+    a draw finds its segment in those and cumulates only that segment's ``SEGMENT`` weights. Per user
+    that costs one ``exp`` per item plus ``≈ 2·√n_items`` operations per draw, instead of a sequential
+    prefix sum over every item; the draws are those of the one-level CDF up to float rounding at a
+    boundary. Rows are worked in blocks of :data:`BLOCK_CELLS` (user × item) cells — the block's logits
+    are its own small matrix product, so every pass stays in the CPU's cache — shared among threads
+    (numpy and BLAS release the GIL); nothing depends on the blocking or the threads.
     """
     n, n_items = len(user_vec), len(item_vec)
-    rows_per_block = max(1, BLOCK_CELLS // n_items)
-    draws = np.empty(uniforms.shape, dtype=np.int64)
-
-    logits = user_vec @ item_vec.T  # one BLAS call for the chunk (BLAS threads must not nest in ours)
+    n_segments = -(-n_items // SEGMENT)
+    width = n_segments * SEGMENT
+    scale = strength / np.sqrt(item_vec.shape[1]) / np.sqrt(1.0 + 0.7**2 + 0.7**2)
+    # logits as one small matrix product per block: [scale·u, 1] · [v, log p]ᵀ (log p rides along as a column);
+    # the items are padded to whole segments with zero vectors and log p = −10⁴, whose weight exp(−10⁴) is 0
+    users = np.hstack([scale * user_vec, np.ones((n, 1))])
+    items = np.zeros((item_vec.shape[1] + 1, width))
+    items[:-1, :n_items] = item_vec.T
+    items[-1] = -1e4
+    items[-1, :n_items] = log_pop
+    rows_per_block = max(1, BLOCK_CELLS // width)
+    draws = np.full(uniforms.shape, -1, dtype=np.int64)
 
     def block(b0: int) -> None:
         b1 = min(b0 + rows_per_block, n)
-        cdf = logits[b0:b1]
-        cdf *= strength
-        cdf /= np.sqrt(item_vec.shape[1])
-        cdf /= np.sqrt(1.0 + 0.7**2 + 0.7**2)
-        cdf += log_pop
-        cdf -= cdf.max(axis=1, keepdims=True)
-        np.exp(cdf, out=cdf)
-        np.cumsum(cdf, axis=1, out=cdf)
-        cdf /= cdf[:, -1:]
-        # one searchsorted on the flattened row-wise CDFs, each row offset by its (global) user index
-        rows = np.arange(lo + b0, lo + b1)[:, None]
-        cdf += rows
-        draws[b0:b1] = np.searchsorted(cdf.ravel(), uniforms[b0:b1] + rows, side="right") \
-            - np.arange(b1 - b0)[:, None] * n_items
+        w = users[b0:b1] @ items  # (rows, width): stays in the CPU's cache for the passes below
+        w -= w.max(axis=1, keepdims=True)
+        np.exp(w, out=w)
+        segments = w.reshape(b1 - b0, n_segments, SEGMENT)
+        ends = np.cumsum(segments.sum(axis=2), axis=1)  # (rows, n_segments): Σw up to each segment's end
+        row, step = np.nonzero(needed[b0:b1])
+        target = uniforms[b0 + row, step] * ends[row, -1]
+        # the segment: one search in the rows' normalised segment ends, each row offset by its index
+        local = np.arange(b1 - b0)[:, None]
+        segment = np.searchsorted((ends / ends[:, -1:] + local).ravel(), uniforms[b0 + row, step] + row, side="right")
+        segment = np.minimum(segment - row * n_segments, n_segments - 1)
+        before = np.where(segment > 0, ends[row, np.maximum(segment - 1, 0)], 0.0)
+        inside = np.cumsum(segments[row, segment], axis=1) + before[:, None]
+        offset = np.minimum((inside <= target[:, None]).sum(axis=1), SEGMENT - 1)
+        draws[b0 + row, step] = np.minimum(segment * SEGMENT + offset, n_items - 1)
 
     starts = range(0, n, rows_per_block)
     if len(starts) > 1 and _THREADS > 1:
-        with ThreadPoolExecutor(_THREADS) as pool:
+        # one BLAS thread per block: the blocks are already spread over this pool's threads
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_THREADS) as pool:
             list(pool.map(block, starts))
     else:
         for b0 in starts:
             block(b0)
-    return np.clip(draws, 0, n_items - 1, out=draws)
+    return draws
 
 
 def _chunk_events(lo: int, hi: int, user_vec: np.ndarray, item_vec: np.ndarray, log_pop: np.ndarray, strength: float,
@@ -203,9 +223,13 @@ def _chunk_events(lo: int, hi: int, user_vec: np.ndarray, item_vec: np.ndarray, 
     """The events of users ``lo … hi−1``: ``user_id, item_id, timestamp`` (the (user, step) arrays are
     ``(hi − lo) × horizon``; ``uniforms`` pick preference draws through each user's softmax CDF).
 
-    Memory is ``(hi − lo) × (n_items + horizon)`` numbers, whatever the number of users."""
+    Memory is ``(hi − lo) × horizon`` numbers plus one block of preference weights, whatever the number
+    of users and items."""
     n, horizon = uniforms.shape
-    draws = _preference_draws(lo, user_vec, item_vec, log_pop, strength, uniforms)
+    # a preference draw is used at a user's first step and where the event mode is neither repeat nor successor
+    steps_axis = np.arange(horizon)[None, :]
+    needed = (steps_axis < steps[:, None]) & ((steps_axis == 0) | (mode >= repeat_prob + sequential_prob))
+    draws = _preference_draws(lo, user_vec, item_vec, log_pop, strength, uniforms, needed)
     rows = np.arange(lo, lo + n)[:, None]
 
     seq = np.empty((n, horizon), dtype=np.int64)

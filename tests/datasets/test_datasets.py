@@ -379,28 +379,49 @@ def test_synthetic_is_deterministic_and_seeded():
     assert not a.interactions.equals(c.interactions)
 
 
-def test_synthetic_does_not_depend_on_how_users_are_chunked(monkeypatch):
+@pytest.mark.parametrize("cells", [1, 1000])  # one user per chunk; a few users per chunk, the last one shorter
+def test_synthetic_does_not_depend_on_how_users_are_chunked(monkeypatch, cells):
     """Users are generated in chunks from generators advanced to their place in one random stream: any
     chunk size gives the output of a single chunk (so today's small datasets are unchanged)."""
     from seminar_lib.datasets import synthetic as module
 
     options = dict(n_users=90, n_items=40, repeat_prob=0.3, seed=5)
     whole = module.generate(**options)
-    monkeypatch.setattr(module, "CHUNK_CELLS", 7 * 40)  # 7 users per chunk, the last one shorter
+    monkeypatch.setattr(module, "CHUNK_CELLS", cells)
     chunked = module.generate(**options)
     assert chunked.interactions.equals(whole.interactions)
     assert chunked.items.equals(whole.items) and chunked.users.equals(whole.users)
 
 
+@pytest.mark.parametrize("n_items", [3, 64, 65, 1000])  # fewer than, exactly, just over and many segments
+def test_synthetic_two_level_draws_equal_inverse_cdf_sampling(n_items):
+    """The two-level prefix sums pick the item a plain inverse-CDF search over the whole softmax picks."""
+    from seminar_lib.datasets.synthetic import _preference_draws
+
+    rng = np.random.default_rng(n_items)
+    users, items, log_pop = rng.normal(size=(300, 8)), rng.normal(size=(n_items, 8)), rng.normal(size=n_items)
+    uniforms = rng.random((300, 20))
+    needed = rng.random((300, 20)) < 0.6
+    draws = _preference_draws(0, users, items, log_pop, 2.0, uniforms, needed)
+
+    logits = 2.0 * users @ items.T / np.sqrt(8) / np.sqrt(1 + 0.7**2 + 0.7**2) + log_pop
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    expected = np.array([[np.searchsorted(cdf[u], x, side="right") for x in row] for u, row in enumerate(uniforms)])
+    expected = np.minimum(expected, n_items - 1)
+    assert (draws[~needed] == -1).all()
+    assert np.array_equal(draws[needed], expected[needed])
+
+
 def test_synthetic_chunk_memory_is_independent_of_users(monkeypatch):
-    """A chunk's (user × item) arrays never exceed CHUNK_CELLS cells, however many users are generated."""
+    """A chunk's (user × step) arrays never exceed CHUNK_CELLS cells, however many users are generated."""
     from seminar_lib.datasets import synthetic as module
 
     seen = []
     original = module._chunk_events
     monkeypatch.setattr(module, "_chunk_events", lambda lo, hi, *a, **kw: seen.append(hi - lo) or original(lo, hi, *a, **kw))
-    monkeypatch.setattr(module, "CHUNK_CELLS", 50 * 30)
-    ds = module.generate(n_users=400, n_items=30, mean_events=6, seed=0)
+    monkeypatch.setattr(module, "CHUNK_CELLS", 50 * 30)  # horizon: 3 × n_items = 30 steps (some user has ≥ 10)
+    ds = module.generate(n_users=400, n_items=10, mean_events=6, seed=0)
     assert max(seen) == 50 and sum(seen) == 400 and ds.interactions["user_id"].n_unique() == 400
 
 
