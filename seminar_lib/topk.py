@@ -26,11 +26,16 @@ def topk_deterministic(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torc
     if k == 0 or scores.shape[0] == 0:
         empty = scores.new_empty((scores.shape[0], k))
         return empty, empty.long()
-    if torch.isnan(scores).any():
+    # one more than asked: the (k+1)-th value is the largest score left outside, so the k-th place is tied with
+    # a score outside exactly when the two are equal — no pass over the whole matrix beyond topk's own
+    values, indices = torch.topk(scores, min(k + 1, scores.shape[-1]), dim=-1)
+    if torch.isnan(values).any():  # topk ranks NaN above every number: a row with a NaN has it in its top k
         raise ValueError("scores contain NaN; the model produced invalid scores")
-    values, indices = torch.topk(scores, k, dim=-1)
-    kth = values[:, -1:]
-    ambiguous = (scores == kth).sum(dim=-1) != (values == kth).sum(dim=-1)
+    if values.shape[-1] > k:
+        ambiguous = values[:, k] == values[:, k - 1]
+        values, indices = values[:, :k].contiguous(), indices[:, :k].contiguous()
+    else:
+        ambiguous = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
     if ambiguous.any():
         values[ambiguous], indices[ambiguous] = _exact_topk(scores[ambiguous], k)
     by_index = indices.argsort(dim=-1)

@@ -129,6 +129,7 @@ def test_topk_deterministic_matches_a_sort_with_tie_break(seed):
     gen = torch.Generator().manual_seed(seed)
     scores = torch.randint(0, 4, (6, 15), generator=gen).float()
     scores[0, :] = 1.0  # a row of ties only
+    scores[1, 3:] = -torch.inf  # a row with fewer than k finite scores (filtered items): −inf ties at the k-th place
     k = 1 + seed % 15
     values, indices = topk_deterministic(scores, k)
     for row in range(scores.shape[0]):
@@ -140,6 +141,8 @@ def test_topk_deterministic_matches_a_sort_with_tie_break(seed):
 def test_topk_rejects_nan_and_handles_k_beyond_items():
     with pytest.raises(ValueError, match="NaN"):
         topk_deterministic(torch.tensor([[1.0, float("nan")]]), 1)
+    with pytest.raises(ValueError, match="NaN"):  # a NaN behind larger scores in another row is found too
+        topk_deterministic(torch.tensor([[3.0, 2.0, 1.0], [5.0, 4.0, float("nan")]]), 1)
     values, indices = topk_deterministic(torch.tensor([[1.0, 2.0]]), 5)
     assert indices.tolist() == [[1, 0]]
 

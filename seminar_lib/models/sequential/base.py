@@ -243,7 +243,9 @@ class TransformerRecommender(VectorRecommender):
         vectors, has_history = self._sequence_vectors(batch)
         with self._eval_mode():
             scores = vectors @ self._item_vectors().T
-        return scores.masked_fill(~has_history[:, None], -torch.inf)
+        if not has_history.all():  # in place, and only when needed: a copy of B × n_items costs as much as topk
+            scores[~has_history] = -torch.inf
+        return scores
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
